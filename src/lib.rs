@@ -1,0 +1,19 @@
+//! eprgen: build a complete Elastic Package Registry as static files.
+//!
+//! The pipeline, one module per stage (dependencies point one way):
+//! `read` (walk stages and sources) → `package` (parse and validate one package) →
+//! `catalog` (all packages; EPR's /search and /categories semantics) → `plan` (the finite
+//! answer space and its route table) → `render` (files, zips, answers) → `write` (staging dir,
+//! manifest, atomic swap). `serve` reads only a built tree.
+
+pub mod build;
+pub mod catalog;
+pub mod error;
+pub mod package;
+pub mod plan;
+pub mod read;
+pub mod render;
+pub mod serve;
+pub mod write;
+
+pub use error::{Error, Invalid, Result};

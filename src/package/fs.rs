@@ -1,0 +1,437 @@
+//! Read access to one package's files, whether it is a folder `<name>/<version>/` or a zip
+//! `<name>-<version>.zip` with a single top folder. This is where the "never follow a path out of
+//! a package" rule is enforced: every path handed on is relative, `/`-separated, UTF-8, free of
+//! `..`, and was checked to stay inside the package (symlinks included).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::Invalid;
+
+/// Where a package comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Dir(PathBuf),
+    Zip(PathBuf),
+}
+
+impl Origin {
+    pub fn path(&self) -> &Path {
+        match self {
+            Origin::Dir(p) | Origin::Zip(p) => p,
+        }
+    }
+}
+
+/// Limits applied while reading a package.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest single file (uncompressed) accepted, in bytes.
+    pub max_file_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_file_bytes: 256 * 1024 * 1024 }
+    }
+}
+
+/// One file or folder inside a package, by its path relative to the package root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsEntry {
+    /// Relative, `/`-separated, no leading or trailing slash.
+    pub path: String,
+    pub is_dir: bool,
+    /// Uncompressed size in bytes (0 for folders).
+    pub size: u64,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Folder root, and for each file entry the real file to read (a symlink's checked target).
+    Dir { root: PathBuf, real: Vec<Option<PathBuf>> },
+    /// The zip bytes, the top folder name, and for each entry its index in the archive.
+    Zip { bytes: Vec<u8>, top: String, index: Vec<Option<usize>> },
+}
+
+/// The files of one package, listed once and readable by relative path.
+#[derive(Debug)]
+pub struct PackageFs {
+    origin: Origin,
+    /// Sorted by path bytes (lexical walk order, folders before their contents).
+    entries: Vec<FsEntry>,
+    source: Source,
+}
+
+impl PackageFs {
+    /// List a package folder or zip, refusing anything that leaves the package.
+    pub fn open(origin: &Origin, limits: Limits) -> Result<PackageFs, Invalid> {
+        match origin {
+            Origin::Dir(root) => open_dir(root, limits),
+            Origin::Zip(path) => open_zip(path, limits),
+        }
+    }
+
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Every file and folder, sorted by path bytes.
+    pub fn entries(&self) -> &[FsEntry] {
+        &self.entries
+    }
+
+    /// The top folder name inside a zip package (`example-1.0.1`), `None` for folders.
+    pub fn zip_top(&self) -> Option<&str> {
+        match &self.source {
+            Source::Zip { top, .. } => Some(top),
+            Source::Dir { .. } => None,
+        }
+    }
+
+    fn find(&self, rel: &str) -> Option<usize> {
+        let rel = rel.trim_start_matches('/');
+        self.entries.binary_search_by(|e| e.path.as_str().cmp(rel)).ok()
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.find(rel).is_some()
+    }
+
+    pub fn is_file(&self, rel: &str) -> bool {
+        self.find(rel).map(|i| !self.entries[i].is_dir).unwrap_or(false)
+    }
+
+    pub fn is_dir(&self, rel: &str) -> bool {
+        self.find(rel).map(|i| self.entries[i].is_dir).unwrap_or(false)
+    }
+
+    /// A path to show in messages for a file of this package: the real file for folders,
+    /// `archive.zip/top/rel` for zips.
+    pub fn display_path(&self, rel: &str) -> PathBuf {
+        match &self.source {
+            Source::Dir { root, .. } => root.join(rel),
+            Source::Zip { top, .. } => self.origin.path().join(top).join(rel),
+        }
+    }
+
+    /// Read a whole file by relative path.
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>, Invalid> {
+        let i = self
+            .find(rel)
+            .filter(|&i| !self.entries[i].is_dir)
+            .ok_or_else(|| Invalid::new(self.display_path(rel), "no such file in the package"))?;
+        match &self.source {
+            Source::Dir { real, .. } => {
+                let p = real[i].as_ref().expect("file entries have a real path");
+                fs::read(p).map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read: {e}")))
+            }
+            Source::Zip { bytes, index, .. } => {
+                let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice()))
+                    .map_err(|e| Invalid::new(self.origin.path(), format!("not a valid zip: {e}")))?;
+                let idx = index[i].expect("file entries have a zip index");
+                let mut f = z
+                    .by_index(idx)
+                    .map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read from zip: {e}")))?;
+                let mut out = Vec::with_capacity(f.size() as usize);
+                f.read_to_end(&mut out)
+                    .map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read from zip: {e}")))?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Read a file as UTF-8 text.
+    pub fn read_to_string(&self, rel: &str) -> Result<String, Invalid> {
+        let bytes = self.read(rel)?;
+        String::from_utf8(bytes).map_err(|_| Invalid::new(self.display_path(rel), "is not valid UTF-8"))
+    }
+
+    /// The real file behind an entry of a folder package (for streaming copies), `None` for zips.
+    pub fn real_path(&self, rel: &str) -> Option<&Path> {
+        let i = self.find(rel)?;
+        match &self.source {
+            Source::Dir { real, .. } => real[i].as_deref(),
+            Source::Zip { .. } => None,
+        }
+    }
+
+    /// The raw zip bytes of a zip package.
+    pub fn zip_bytes(&self) -> Option<&[u8]> {
+        match &self.source {
+            Source::Zip { bytes, .. } => Some(bytes),
+            Source::Dir { .. } => None,
+        }
+    }
+}
+
+fn utf8_rel(root: &Path, p: &Path) -> Result<String, Invalid> {
+    let rel = p.strip_prefix(root).expect("walkdir yields paths under its root");
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => match s.to_str() {
+                Some(s) => parts.push(s),
+                None => return Err(Invalid::new(p, "file name is not valid UTF-8")),
+            },
+            _ => return Err(Invalid::new(p, "unexpected path component")),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn open_dir(root: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
+    let canon_root = fs::canonicalize(root).map_err(|e| Invalid::new(root, format!("cannot open package folder: {e}")))?;
+    let mut entries = Vec::new();
+    let mut real = Vec::new();
+    // Folders reached through an in-package symlink are walked too; a chain that comes back to a
+    // folder already being walked is a loop.
+    let mut stack: Vec<(PathBuf, String)> = vec![(canon_root.clone(), String::new())];
+    let mut active: BTreeSet<PathBuf> = BTreeSet::new();
+    walk_dir(&canon_root, root, &mut stack, &mut active, &mut entries, &mut real, limits)?;
+    // Sort by path bytes so the order never depends on the file system.
+    let mut idx: Vec<usize> = (0..entries.len()).collect();
+    idx.sort_by(|&a, &b| entries[a].path.cmp(&entries[b].path));
+    let entries: Vec<FsEntry> = idx.iter().map(|&i| entries[i].clone()).collect();
+    let real: Vec<Option<PathBuf>> = idx.iter().map(|&i| real[i].clone()).collect();
+    for w in entries.windows(2) {
+        if w[0].path == w[1].path {
+            return Err(Invalid::new(root.join(&w[0].path), "appears twice in the package"));
+        }
+    }
+    Ok(PackageFs { origin: Origin::Dir(root.to_path_buf()), entries, source: Source::Dir { root: root.to_path_buf(), real } })
+}
+
+fn walk_dir(
+    canon_root: &Path,
+    shown_root: &Path,
+    stack: &mut Vec<(PathBuf, String)>,
+    active: &mut BTreeSet<PathBuf>,
+    entries: &mut Vec<FsEntry>,
+    real: &mut Vec<Option<PathBuf>>,
+    limits: Limits,
+) -> Result<(), Invalid> {
+    let Some((dir, prefix)) = stack.pop() else { return Ok(()) };
+    active.insert(dir.clone());
+    let mut children: Vec<_> = fs::read_dir(&dir)
+        .map_err(|e| Invalid::new(shown_root.join(&prefix), format!("cannot list folder: {e}")))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| Invalid::new(shown_root.join(&prefix), format!("cannot list folder: {e}")))?;
+    children.sort_by_key(|c| c.file_name());
+    for child in children {
+        let name = child.file_name();
+        let shown = shown_root.join(&prefix).join(&name);
+        let Some(name) = name.to_str() else {
+            return Err(Invalid::new(shown, "file name is not valid UTF-8"));
+        };
+        let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+        let ft = child.file_type().map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
+        let mut target = child.path();
+        if ft.is_symlink() {
+            let t = fs::canonicalize(&target).map_err(|e| {
+                Invalid::new(&shown, format!("symlink cannot be resolved (broken or a loop): {e}"))
+            })?;
+            if !t.starts_with(canon_root) {
+                return Err(Invalid::new(&shown, format!("symlink points outside the package (to {})", t.display())));
+            }
+            target = t;
+        }
+        let md = fs::metadata(&target).map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
+        if md.is_dir() {
+            let canon = fs::canonicalize(&target).map_err(|e| Invalid::new(&shown, format!("cannot resolve: {e}")))?;
+            if active.contains(&canon) {
+                return Err(Invalid::new(&shown, "symlink loop: the folder contains itself"));
+            }
+            entries.push(FsEntry { path: rel.clone(), is_dir: true, size: 0 });
+            real.push(None);
+            stack.push((canon, rel));
+            walk_dir(canon_root, shown_root, stack, active, entries, real, limits)?;
+        } else if md.is_file() {
+            if md.len() > limits.max_file_bytes {
+                return Err(Invalid::new(
+                    &shown,
+                    format!("file is {} bytes, over the limit of {} bytes", md.len(), limits.max_file_bytes),
+                ));
+            }
+            entries.push(FsEntry { path: rel, is_dir: false, size: md.len() });
+            real.push(Some(target));
+        } else {
+            return Err(Invalid::new(&shown, "not a regular file or folder"));
+        }
+    }
+    active.remove(&dir);
+    Ok(())
+}
+
+fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
+    let bytes = fs::read(path).map_err(|e| Invalid::new(path, format!("cannot read: {e}")))?;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice()))
+        .map_err(|e| Invalid::new(path, format!("not a valid zip archive: {e}")))?;
+    // Names first, checked: no absolute paths, no `..`, UTF-8 only, no symlinks.
+    let mut names: Vec<(String, bool, u64, usize)> = Vec::new();
+    for i in 0..z.len() {
+        let f = z.by_index_raw(i).map_err(|e| Invalid::new(path, format!("corrupt zip entry #{i}: {e}")))?;
+        let raw = f.name().to_string();
+        if std::str::from_utf8(f.name_raw()).is_err() {
+            return Err(Invalid::new(path, format!("zip entry {raw:?} has a name that is not valid UTF-8")));
+        }
+        if raw.starts_with('/') || raw.starts_with('\\') || raw.contains('\\') || raw.contains(':') {
+            return Err(Invalid::new(path, format!("zip entry {raw:?} has an absolute or non-portable path")));
+        }
+        let parts: Vec<&str> = raw.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        if parts.iter().any(|s| *s == "..") {
+            return Err(Invalid::new(path, format!("zip entry {raw:?} points outside the archive (`..`)")));
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        if let Some(mode) = f.unix_mode() {
+            if mode & 0o170000 == 0o120000 {
+                return Err(Invalid::new(path, format!("zip entry {raw:?} is a symlink, which packages may not hold")));
+            }
+        }
+        if f.size() > limits.max_file_bytes {
+            return Err(Invalid::new(
+                path,
+                format!("zip entry {raw:?} is {} bytes, over the limit of {} bytes", f.size(), limits.max_file_bytes),
+            ));
+        }
+        names.push((parts.join("/"), f.is_dir(), f.size(), i));
+    }
+    // The package root is the top folder holding manifest.yml, as EPR finds it.
+    let top = names
+        .iter()
+        .find_map(|(n, is_dir, _, _)| {
+            let mut it = n.split('/');
+            match (it.next(), it.next(), it.next()) {
+                (Some(top), Some("manifest.yml"), None) if !is_dir => Some(top.to_string()),
+                _ => None,
+            }
+        })
+        .ok_or_else(|| Invalid::new(path, "zip has no top folder holding manifest.yml"))?;
+    let mut files: Vec<(String, bool, u64, Option<usize>)> = Vec::new();
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    for (n, is_dir, size, i) in names {
+        let Some(rel) = n.strip_prefix(&top).and_then(|r| r.strip_prefix('/')).map(str::to_string) else {
+            if n == top && is_dir {
+                continue;
+            }
+            return Err(Invalid::new(path, format!("zip entry {n:?} is outside the package's top folder {top:?}")));
+        };
+        // Parent folders exist even when the zip has no entries for them.
+        let mut acc = String::new();
+        let segs: Vec<&str> = rel.split('/').collect();
+        for s in &segs[..segs.len() - 1] {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(s);
+            dirs.insert(acc.clone());
+        }
+        if is_dir {
+            dirs.insert(rel);
+        } else {
+            files.push((rel, false, size, Some(i)));
+        }
+    }
+    for d in dirs {
+        files.push((d, true, 0, None));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    for w in files.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(Invalid::new(path, format!("zip entry {:?} appears twice", w[0].0)));
+        }
+    }
+    let entries = files.iter().map(|(p, d, s, _)| FsEntry { path: p.clone(), is_dir: *d, size: *s }).collect();
+    let index = files.iter().map(|f| f.3).collect();
+    drop(z);
+    Ok(PackageFs { origin: Origin::Zip(path.to_path_buf()), entries, source: Source::Zip { bytes, top, index } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
+        let f = fs::File::create(path).unwrap();
+        let mut w = zip::ZipWriter::new(f);
+        for (name, data) in entries {
+            if name.ends_with('/') {
+                w.add_directory(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            } else {
+                w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+                w.write_all(data).unwrap();
+            }
+        }
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn lists_a_folder_sorted() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("b/c")).unwrap();
+        fs::write(t.path().join("manifest.yml"), "x").unwrap();
+        fs::write(t.path().join("b/c/d.txt"), "y").unwrap();
+        let p = PackageFs::open(&Origin::Dir(t.path().into()), Limits::default()).unwrap();
+        let names: Vec<_> = p.entries().iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(names, ["b", "b/c", "b/c/d.txt", "manifest.yml"]);
+        assert_eq!(p.read("b/c/d.txt").unwrap(), b"y");
+        assert!(p.is_dir("b"));
+    }
+
+    #[test]
+    fn refuses_symlink_out_of_the_package() {
+        let t = tempfile::tempdir().unwrap();
+        let pkg = t.path().join("pkg");
+        fs::create_dir_all(&pkg).unwrap();
+        fs::write(t.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(t.path().join("secret"), pkg.join("leak")).unwrap();
+        let e = PackageFs::open(&Origin::Dir(pkg), Limits::default()).unwrap_err();
+        assert!(e.reason.contains("outside the package"), "{e}");
+    }
+
+    #[test]
+    fn refuses_symlink_loop() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("a"), t.path().join("a/self")).unwrap();
+        let e = PackageFs::open(&Origin::Dir(t.path().into()), Limits::default()).unwrap_err();
+        assert!(e.reason.contains("loop"), "{e}");
+    }
+
+    #[test]
+    fn zip_root_and_synthesized_folders() {
+        let t = tempfile::tempdir().unwrap();
+        let z = t.path().join("x-1.0.0.zip");
+        write_zip(&z, &[("x-1.0.0/manifest.yml", b"m"), ("x-1.0.0/docs/README.md", b"r")]);
+        let p = PackageFs::open(&Origin::Zip(z), Limits::default()).unwrap();
+        let names: Vec<_> = p.entries().iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(names, ["docs", "docs/README.md", "manifest.yml"]);
+        assert_eq!(p.read("docs/README.md").unwrap(), b"r");
+        assert_eq!(p.zip_top(), Some("x-1.0.0"));
+    }
+
+    #[test]
+    fn zip_slip_and_stray_entries_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let z = t.path().join("x-1.0.0.zip");
+        write_zip(&z, &[("x-1.0.0/manifest.yml", b"m"), ("x-1.0.0/../../evil", b"e")]);
+        assert!(PackageFs::open(&Origin::Zip(z.clone()), Limits::default()).unwrap_err().reason.contains(".."));
+        write_zip(&z, &[("x-1.0.0/manifest.yml", b"m"), ("other/file", b"e")]);
+        assert!(PackageFs::open(&Origin::Zip(z.clone()), Limits::default()).unwrap_err().reason.contains("outside"));
+        fs::write(&z, b"not a zip").unwrap();
+        assert!(PackageFs::open(&Origin::Zip(z), Limits::default()).unwrap_err().reason.contains("not a valid zip"));
+    }
+
+    #[test]
+    fn size_limit() {
+        let t = tempfile::tempdir().unwrap();
+        fs::write(t.path().join("big"), vec![0u8; 100]).unwrap();
+        let e = PackageFs::open(&Origin::Dir(t.path().into()), Limits { max_file_bytes: 10 }).unwrap_err();
+        assert!(e.reason.contains("over the limit"), "{e}");
+    }
+}

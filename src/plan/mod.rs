@@ -1,0 +1,1 @@
+//! The finite answer space: constraint boundaries, value classes and the route table.
