@@ -1,1 +1,3 @@
 //! All valid packages of a build, and EPR's /search and /categories semantics over them.
+
+pub mod categories_list;
