@@ -1,1 +1,455 @@
-//! TODO
+//! `build`: the whole pipeline, from input folders to a swapped-in output tree.
+//!
+//! read → (per package, in parallel: open, parse, validate, render its files) → catalog →
+//! plan (every /search and /categories answer) → write (manifest last, atomic swap).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::catalog::entry::Entry;
+use crate::error::{Error, Invalid, IoContext, Result};
+use crate::package::fs::{Limits, Origin, PackageFs};
+use crate::package::{self, gojson, LoadOptions, Package};
+use crate::plan::routes::{answer_path, PackageRoute, RouteTable, ROUTES};
+use crate::plan::{self, constraint::Constraint};
+use crate::read::{self, Root, Stage};
+use crate::render::headers::{self, CacheKind, CacheTimes};
+use crate::render::zip::write_package_zip;
+use crate::write::manifest::{FileMeta, Manifest, PackageMeta};
+use crate::write::{RelPath, Staging, Written};
+
+/// eprgen's own version, reported as `service.version` in `/index.json`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where the packages come from.
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// A package-storage tree: `DIR/{production,staging,snapshot}`, as far as the stage serves.
+    Stages { dir: PathBuf, stage: Stage },
+    /// Folders of packages; the first one holding a name+version wins.
+    Sources(Vec<PathBuf>),
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub inputs: Inputs,
+    pub out: PathBuf,
+    pub skip_invalid: bool,
+    pub cache: CacheTimes,
+    /// Serve this file as `/favicon.ico` instead of eprgen's own.
+    pub favicon: Option<PathBuf>,
+    pub limits: Limits,
+    /// A stack-version tag recorded in the manifest (e.g. `8.15.0`).
+    pub tag: Option<String>,
+}
+
+impl BuildOptions {
+    pub fn new(inputs: Inputs, out: impl Into<PathBuf>) -> Self {
+        BuildOptions {
+            inputs,
+            out: out.into(),
+            skip_invalid: false,
+            cache: CacheTimes::default(),
+            favicon: None,
+            limits: Limits::default(),
+            tag: None,
+        }
+    }
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub build_id: String,
+    pub out_dir: PathBuf,
+    pub packages: usize,
+    pub files: usize,
+    pub bytes: u64,
+    /// Invalid packages left out (only with `skip_invalid`).
+    pub invalid: Vec<Invalid>,
+    pub search_answers: usize,
+    pub categories_answers: usize,
+    pub search_nodes: usize,
+    pub categories_nodes: usize,
+    pub answer_bytes: u64,
+    pub timings: Vec<(&'static str, u128)>,
+}
+
+/// A package that loaded and whose files are written into the staging folder.
+struct Rendered {
+    package: Package,
+    stage: Option<Stage>,
+    source: &'static str,
+    files: Vec<(RelPath, Written, String, CacheKind)>,
+    route: PackageRoute,
+    content_hash: String,
+}
+
+/// The favicon eprgen serves by default: a 16x16 one-colour icon of our own.
+fn default_favicon() -> Vec<u8> {
+    // ICO header + one 16x16 32-bit BMP image, all pixels one blue.
+    let (w, h) = (16u32, 16u32);
+    let pixels = (w * h * 4) as usize;
+    let mask = (h * 4) as usize; // 1-bit AND mask rows padded to 32 bits
+    let bmp_size = 40 + pixels + mask;
+    let mut v = Vec::new();
+    v.extend_from_slice(&[0, 0, 1, 0, 1, 0]);
+    v.extend_from_slice(&[w as u8, h as u8, 0, 0, 1, 0, 32, 0]);
+    v.extend_from_slice(&(bmp_size as u32).to_le_bytes());
+    v.extend_from_slice(&22u32.to_le_bytes());
+    v.extend_from_slice(&40u32.to_le_bytes());
+    v.extend_from_slice(&(w as i32).to_le_bytes());
+    v.extend_from_slice(&((h * 2) as i32).to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&32u16.to_le_bytes());
+    v.extend_from_slice(&[0u8; 24]);
+    for _ in 0..(w * h) {
+        v.extend_from_slice(&[0xc8, 0x7a, 0x00, 0xff]);
+    }
+    v.extend(std::iter::repeat_n(0u8, mask));
+    v
+}
+
+fn rel(s: impl Into<String>) -> Result<RelPath> {
+    let s = s.into();
+    RelPath::new(s.clone()).ok_or_else(|| Error::Input { path: s.into(), reason: "not a safe path inside the tree".into() })
+}
+
+/// Check what only the folder or file name can tell: name and version match the manifest.
+fn check_identity(raw: &read::RawPackage, pkg: &Package, fs: &PackageFs) -> Vec<Invalid> {
+    let mut bad = Vec::new();
+    let manifest = fs.display_path("manifest.yml");
+    if pkg.name != raw.name {
+        bad.push(Invalid::new(
+            &manifest,
+            format!("name {:?} does not match the package's folder or file name {:?}", pkg.name, raw.name),
+        ));
+    }
+    if semver::Version::parse(&raw.version).is_err() {
+        bad.push(Invalid::new(raw.origin.path(), format!("{:?} is not a valid semantic version", raw.version)));
+    } else if pkg.version.to_string() != raw.version {
+        bad.push(Invalid::new(
+            &manifest,
+            format!("version {:?} does not match the package's folder or file name {:?}", pkg.version.to_string(), raw.version),
+        ));
+    }
+    if let Some(top) = fs.zip_top() {
+        let want = format!("{}-{}", raw.name, raw.version);
+        if top != want {
+            bad.push(Invalid::new(raw.origin.path(), format!("top folder {top:?} in the zip should be {want:?}")));
+        }
+    }
+    bad
+}
+
+/// Parse both version conditions once, so a bad constraint fails the build with its file.
+fn constraints(pkg: &Package, fs: &PackageFs) -> (Option<Constraint>, Option<Constraint>, Vec<Invalid>) {
+    let manifest = fs.display_path("manifest.yml");
+    let mut bad = Vec::new();
+    let mut parse = |what: &str, c: Option<&str>| match c {
+        None => None,
+        Some(s) => match Constraint::parse(s) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                bad.push(Invalid::new(&manifest, format!("conditions.{what}.version {s:?} is not a valid constraint: {e}")));
+                None
+            }
+        },
+    };
+    let k = parse("kibana", pkg.kibana_version());
+    let a = parse("agent", pkg.agent_version());
+    (k, a, bad)
+}
+
+fn load_one(raw: &read::RawPackage, limits: Limits) -> std::result::Result<(PackageFs, Package, Entry), Vec<Invalid>> {
+    let fs = PackageFs::open(&raw.origin, limits).map_err(|e| vec![e])?;
+    if !fs.is_file("manifest.yml") {
+        return Err(vec![Invalid::new(fs.display_path("manifest.yml"), "missing manifest.yml")]);
+    }
+    let pkg = package::load(&fs, &LoadOptions { has_signature: raw.signature.is_some() })?;
+    let mut bad = check_identity(raw, &pkg, &fs);
+    let (kibana, agent, cbad) = constraints(&pkg, &fs);
+    bad.extend(cbad);
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    let entry = crate::catalog::entry_of(&pkg, kibana, agent);
+    Ok((fs, pkg, entry))
+}
+
+fn render_one(
+    staging: &Staging,
+    raw: &read::RawPackage,
+    fs: &PackageFs,
+    package: Package,
+    cache: &CacheTimes,
+) -> Result<Rendered> {
+    let (name, version) = (package.name.clone(), package.version.to_string());
+    let base = format!("package/{name}/{version}");
+    let mut files = Vec::new();
+    let mut content = blake3::Hasher::new();
+    for e in fs.entries().iter().filter(|e| !e.is_dir) {
+        let r = rel(format!("{base}/{}", e.path))?;
+        let w = match fs.real_path(&e.path) {
+            Some(real) => staging.copy_from(&r, real)?,
+            None => {
+                let bytes = fs.read(&e.path).map_err(|i| Error::Input { path: i.path, reason: i.reason })?;
+                staging.write(&r, &bytes)?
+            }
+        };
+        let head = read_head(&staging.dir().join(r.as_str()))?;
+        let ct = headers::content_type(&e.path, &head);
+        content.update(e.path.as_bytes());
+        content.update(&[0]);
+        content.update(w.blake3.as_bytes());
+        files.push((r, w, ct, CacheKind::CatchAll));
+    }
+    // The package JSON; moved aside only if the package has its own root `index.json`.
+    let info_name = if fs.is_file("index.json") { "index.eprgen.json" } else { "index.json" };
+    let info = rel(format!("{base}/{info_name}"))?;
+    let body = gojson::to_go_pretty(&package.info_json());
+    let w = staging.write(&info, body.as_bytes())?;
+    files.push((info.clone(), w, headers::JSON.to_string(), CacheKind::Index));
+    // The zip: an input zip is served as it is, a folder is zipped deterministically.
+    let zip = rel(format!("epr/{name}/{name}-{version}.zip"))?;
+    let w = match (&raw.origin, fs.zip_bytes()) {
+        (Origin::Zip(_), Some(bytes)) => staging.write(&zip, bytes)?,
+        _ => {
+            let top = format!("{name}-{version}");
+            staging.create_with(&zip, |f| write_package_zip(std::io::BufWriter::new(f), fs, &top))?
+        }
+    };
+    if let Origin::Zip(_) = raw.origin {
+        content.update(w.blake3.as_bytes());
+    }
+    files.push((zip.clone(), w, "application/zip".into(), CacheKind::CatchAll));
+    let mut sig = None;
+    if let Some(s) = &raw.signature {
+        let r = rel(format!("epr/{name}/{name}-{version}.zip.sig"))?;
+        let w = staging.copy_from(&r, s)?;
+        content.update(b"sig");
+        content.update(w.blake3.as_bytes());
+        let head = read_head(s)?;
+        files.push((r.clone(), w, headers::content_type(r.as_str(), &head), CacheKind::CatchAll));
+        sig = Some(r.to_string());
+    }
+    let _ = cache;
+    Ok(Rendered {
+        package,
+        stage: raw.stage,
+        source: if matches!(raw.origin, Origin::Zip(_)) { "zip" } else { "dir" },
+        files,
+        route: PackageRoute { info: info.to_string(), zip: zip.to_string(), sig },
+        content_hash: content.finalize().to_hex().to_string(),
+    })
+}
+
+fn read_head(p: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).at(p, "cannot open")?;
+    let mut buf = vec![0u8; 512];
+    let mut n = 0;
+    while n < buf.len() {
+        let k = f.read(&mut buf[n..]).at(p, "cannot read")?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Seconds since the epoch for new files: `SOURCE_DATE_EPOCH` when set (reproducible builds),
+/// else now.
+fn build_time() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or_else(crate::serve::now_secs)
+}
+
+/// Run a build. `progress` is told each step as it starts.
+pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)) -> Result<BuildReport> {
+    let mut timings = Vec::new();
+    let t0 = Instant::now();
+    let steps = 5;
+    progress(1, steps, "reading inputs");
+    let roots = match &opts.inputs {
+        Inputs::Stages { dir, stage } => read::stage_roots(dir, *stage)?,
+        Inputs::Sources(paths) => paths.iter().map(|p| Root { path: p.clone(), stage: None }).collect(),
+    };
+    let found = read::read(&roots)?;
+    let mut invalid = found.invalid.clone();
+    timings.push(("read", t0.elapsed().as_millis()));
+    tracing::info!(packages = found.packages.len(), shadowed = found.shadowed.len(), "inputs read");
+
+    // The previous tree, to carry Last-Modified times of unchanged files forward.
+    let previous = Manifest::load(&opts.out).ok();
+    let now = build_time();
+
+    let t = Instant::now();
+    progress(2, steps, "loading and rendering packages");
+    let staging = Staging::begin(&opts.out)?;
+    let results: Vec<std::result::Result<Option<(Rendered, Entry)>, Error>> = found
+        .packages
+        .par_iter()
+        .map(|raw| match load_one(raw, opts.limits) {
+            Ok((fs, pkg, entry)) => render_one(&staging, raw, &fs, pkg, &opts.cache).map(|r| Some((r, entry))),
+            Err(bad) => {
+                for b in &bad {
+                    tracing::warn!("{b}");
+                }
+                Err(Error::InvalidPackages(bad))
+            }
+        })
+        .collect();
+    let mut rendered = Vec::new();
+    for r in results {
+        match r {
+            Ok(Some(x)) => rendered.push(x),
+            Ok(None) => {}
+            Err(Error::InvalidPackages(bad)) => invalid.extend(bad),
+            Err(e) => return Err(e),
+        }
+    }
+    invalid.sort();
+    invalid.dedup();
+    if !invalid.is_empty() && !opts.skip_invalid {
+        drop(staging);
+        return Err(Error::InvalidPackages(invalid));
+    }
+    // A skipped invalid package must leave nothing behind: only valid ones were rendered, but a
+    // name+version shadowed by nothing else is simply absent.
+    timings.push(("packages", t.elapsed().as_millis()));
+    tracing::info!(packages = rendered.len(), invalid = invalid.len(), ms = t.elapsed().as_millis() as u64, "packages rendered");
+
+    let t = Instant::now();
+    progress(3, steps, "planning the answer space");
+    let entries: Vec<Entry> = rendered.iter().map(|(_, e)| e.clone()).collect();
+    let space = plan::plan(&entries);
+    timings.push(("plan", t.elapsed().as_millis()));
+    tracing::info!(
+        search_answers = space.search.answers.len(),
+        categories_answers = space.categories.answers.len(),
+        ms = t.elapsed().as_millis() as u64,
+        "answer space planned"
+    );
+
+    let t = Instant::now();
+    progress(4, steps, "writing answers and routes");
+    let mut files: Vec<(RelPath, Written, String, CacheKind)> = Vec::new();
+    let mut answer_bytes = 0u64;
+    for (hash, (body, kind)) in &space.bodies {
+        let r = rel(answer_path(hash))?;
+        let w = staging.write(&r, body)?;
+        answer_bytes += w.size;
+        files.push((r, w, headers::JSON.to_string(), *kind));
+    }
+    let index = gojson::to_go_pretty(&json!({"service.name": "package-registry", "service.version": VERSION}));
+    let w = staging.write(&rel("index.json")?, index.as_bytes())?;
+    files.push((rel("index.json")?, w, headers::JSON.to_string(), CacheKind::Index));
+    let favicon = match &opts.favicon {
+        Some(p) => std::fs::read(p).at(p, "cannot read favicon")?,
+        None => default_favicon(),
+    };
+    let w = staging.write(&rel("favicon.ico")?, &favicon)?;
+    files.push((rel("favicon.ico")?, w, "image/x-icon".into(), CacheKind::CatchAll));
+
+    let mut routes = RouteTable {
+        format: crate::plan::routes::FORMAT,
+        paths: BTreeMap::new(),
+        packages: BTreeMap::new(),
+        search: space.search,
+        categories: space.categories,
+    };
+    routes.paths.insert("/".into(), "index.json".into());
+    routes.paths.insert("/index.json".into(), "index.json".into());
+    routes.paths.insert("/favicon.ico".into(), "favicon.ico".into());
+    let mut packages_meta = BTreeMap::new();
+    for (r, _) in &rendered {
+        let (n, v) = (r.package.name.clone(), r.package.version.to_string());
+        routes.packages.entry(n.clone()).or_default().insert(v.clone(), r.route.clone());
+        packages_meta.insert(
+            format!("{n}@{v}"),
+            PackageMeta {
+                name: n,
+                version: v,
+                source: r.source.to_string(),
+                stage: r.stage.map(|s| s.as_str().to_string()),
+                content_hash: r.content_hash.clone(),
+            },
+        );
+    }
+    let routes_bytes = {
+        let mut v = serde_json::to_vec(&routes).expect("routes serialize");
+        v.push(b'\n');
+        v
+    };
+    let w = staging.write(&rel(ROUTES)?, &routes_bytes)?;
+    files.push((rel(ROUTES)?, w, headers::JSON.to_string(), CacheKind::None));
+    timings.push(("answers", t.elapsed().as_millis()));
+
+    progress(5, steps, "writing the manifest and swapping the tree in");
+    let t = Instant::now();
+    let mut manifest_files = BTreeMap::new();
+    let mut total = 0u64;
+    let all = rendered.iter().flat_map(|(r, _)| r.files.iter()).chain(files.iter());
+    for (r, w, ct, kind) in all {
+        let modified = previous
+            .as_ref()
+            .and_then(|m| m.files.get(r))
+            .filter(|m| m.blake3 == w.blake3)
+            .map(|m| m.modified)
+            .unwrap_or(now);
+        total += w.size;
+        manifest_files.insert(
+            r.clone(),
+            FileMeta {
+                size: w.size,
+                blake3: w.blake3.clone(),
+                content_type: ct.clone(),
+                cache_control: opts.cache.header(*kind),
+                modified,
+            },
+        );
+    }
+    let options_hash = blake3::hash(
+        format!("{VERSION}|{:?}|{:?}", opts.cache, opts.tag).as_bytes(),
+    )
+    .to_hex()[..16]
+        .to_string();
+    let manifest = Manifest {
+        format: crate::write::manifest::FORMAT,
+        generator: format!("eprgen {VERSION}"),
+        stage: match &opts.inputs {
+            Inputs::Stages { stage, .. } => Some(stage.as_str().to_string()),
+            Inputs::Sources(_) => None,
+        },
+        tag: opts.tag.clone(),
+        options_hash,
+        packages: packages_meta,
+        files: manifest_files,
+    };
+    let bytes = manifest.to_bytes();
+    let build_id = Manifest::build_id(&bytes);
+    let nfiles = manifest.files.len();
+    let out_dir = staging.commit(&build_id, &bytes)?;
+    timings.push(("commit", t.elapsed().as_millis()));
+    tracing::info!(build_id = %build_id, files = nfiles, bytes = total, ms = t0.elapsed().as_millis() as u64, "build done");
+    Ok(BuildReport {
+        build_id,
+        out_dir,
+        packages: rendered.len(),
+        files: nfiles,
+        bytes: total,
+        invalid,
+        search_answers: routes.search.answers.len(),
+        categories_answers: routes.categories.answers.len(),
+        search_nodes: routes.search.nodes.len(),
+        categories_nodes: routes.categories.nodes.len(),
+        answer_bytes,
+        timings,
+    })
+}

@@ -7,6 +7,7 @@
 //! manifest, atomic swap). `serve` reads only a built tree.
 
 pub mod build;
+pub mod cli;
 pub mod catalog;
 pub mod error;
 pub mod package;

@@ -1,1 +1,62 @@
-fn main() {}
+//! CLI edge: parse, set up logging, run, print the error chain, map to an exit code.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use eprgen::cli::{Cli, Command};
+use eprgen::Error;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EPRGEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if cli.quiet { "error" } else { "warn" }));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Error> {
+    match &cli.command {
+        Command::Build(args) => {
+            if let Some(n) = args.jobs {
+                let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+            }
+            let opts = args.options();
+            let show = !cli.quiet && std::io::stderr().is_terminal();
+            let progress = move |i: usize, n: usize, what: &str| {
+                if show {
+                    eprintln!("[{i}/{n}] {what}...");
+                }
+            };
+            let report = eprgen::build::build(&opts, &progress)?;
+            for bad in &report.invalid {
+                eprintln!("skipped invalid package: {bad}");
+            }
+            if !cli.quiet {
+                eprintln!(
+                    "built {} packages into {} (build {}): {} files, {} bytes; {} /search and {} /categories answers",
+                    report.packages,
+                    opts.out.display(),
+                    report.build_id,
+                    report.files,
+                    report.bytes,
+                    report.search_answers,
+                    report.categories_answers
+                );
+            }
+            Ok(())
+        }
+        Command::Serve(args) => eprgen::serve::serve(&eprgen::serve::ServeOptions { root: args.root.clone(), addr: args.addr }),
+    }
+}

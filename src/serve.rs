@@ -1,1 +1,495 @@
-//! TODO
+//! `eprgen serve`: serve a built tree exactly as a CDN with eprgen's routing would. It reads only
+//! the tree (`_eprgen/manifest.json` for headers, `_eprgen/routes.json` for routes), so it starts
+//! without indexing anything. Files are looked up in the manifest, never by a path taken from
+//! the request, so nothing outside the tree can be reached.
+//!
+//! When the root is an eprgen output link (see `write`), each request resolves the link once and
+//! is answered entirely from that build; a rebuild that swaps the link is picked up at once.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
+
+use crate::error::{Error, IoContext, Result};
+use crate::plan::routes::{answer_path, RouteTable, ROUTES};
+use crate::plan::{self, Endpoint};
+use crate::render::headers::{JSON, NO_STORE, TEXT};
+use crate::write::manifest::{FileMeta, Manifest};
+
+/// Query strings longer than this are refused (EPR-shaped 400).
+pub const MAX_QUERY: usize = 8 * 1024;
+
+/// Files up to this size are read in one go; larger ones are streamed.
+const SMALL_FILE: u64 = 1024 * 1024;
+
+/// One loaded build.
+#[derive(Debug)]
+pub struct Tree {
+    pub dir: PathBuf,
+    pub files: HashMap<String, FileMeta>,
+    pub routes: RouteTable,
+}
+
+impl Tree {
+    pub fn load(dir: &Path) -> Result<Tree> {
+        let manifest = Manifest::load(dir)?;
+        let rp = dir.join(ROUTES);
+        let bytes = fs::read(&rp).at(&rp, "cannot read route table")?;
+        let routes: RouteTable = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::NotATree { path: rp.clone(), reason: format!("route table is not valid: {e}") })?;
+        let files = manifest.files.into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
+        Ok(Tree { dir: dir.to_path_buf(), files, routes })
+    }
+}
+
+/// What a request resolves to, before any I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A file of the tree (by manifest path).
+    File(String),
+    /// EPR's empty 200 of `/health`.
+    Health,
+    /// A plain-text error as EPR's http.Error writes it. `cache` keeps the route's cache header
+    /// (EPR sets it before a missing package file is found out).
+    Error { status: u16, message: String, cache: Option<String> },
+    /// gorilla/mux StrictSlash redirect.
+    Redirect(String),
+}
+
+fn err(status: u16, message: &str) -> Outcome {
+    Outcome::Error { status, message: message.to_string(), cache: None }
+}
+
+fn strict_semver(v: &str) -> bool {
+    semver::Version::parse(v).is_ok()
+}
+
+fn is_pkg_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Map a request to an outcome. `path` is the raw (percent-encoded) path, `query` the raw query.
+pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
+    if query.map(|q| q.len() > MAX_QUERY).unwrap_or(false) {
+        return err(400, "query string too long");
+    }
+    let Some(path) = decode_path(raw_path) else {
+        return err(404, "404 page not found");
+    };
+    let routes = &tree.routes;
+    if path == "/search" || path == "/categories" {
+        let ep = if path == "/search" { Endpoint::Search } else { Endpoint::Categories };
+        return match plan::route_query(routes, ep, query.unwrap_or("")) {
+            Ok(hash) => Outcome::File(answer_path(&hash)),
+            Err(msg) => err(400, &msg),
+        };
+    }
+    if path == "/health" {
+        return Outcome::Health;
+    }
+    if let Some(file) = routes.paths.get(&path) {
+        return Outcome::File(file.clone());
+    }
+    let with_query = |p: &str| match query {
+        Some(q) if !q.is_empty() => format!("{p}?{q}"),
+        _ => p.to_string(),
+    };
+    // StrictSlash: `/search/` → `/search`, `/package/a/1.0.0` → `/package/a/1.0.0/`.
+    if let Some(stripped) = path.strip_suffix('/') {
+        if stripped == "/search" || stripped == "/categories" || stripped == "/health" || routes.paths.contains_key(stripped)
+        {
+            return Outcome::Redirect(with_query(stripped));
+        }
+    }
+    let segs: Vec<&str> = path.split('/').collect();
+    // segs[0] is "" (the path starts with '/').
+    match segs.as_slice() {
+        ["", "package", name, version] if is_pkg_name(name) => Outcome::Redirect(with_query(&format!("{path}/"))),
+        ["", "package", name, version, ""] if is_pkg_name(name) => {
+            if !strict_semver(version) {
+                return err(400, "invalid package version");
+            }
+            match routes.packages.get(*name).and_then(|v| v.get(*version)) {
+                Some(p) => Outcome::File(p.info.clone()),
+                None => err(404, "package revision not found"),
+            }
+        }
+        ["", "package", name, version, rest @ ..] if !rest.is_empty() => {
+            if !strict_semver(version) {
+                return err(400, "invalid package version");
+            }
+            if routes.packages.get(*name).and_then(|v| v.get(*version)).is_none() {
+                return err(404, "package revision not found");
+            }
+            let file = format!("package/{name}/{version}/{}", rest.join("/"));
+            if tree.files.contains_key(&file) && !rest.iter().any(|s| s.is_empty()) {
+                Outcome::File(file)
+            } else {
+                let cache = tree.files.get(&routes.packages[*name][*version].zip).map(|m| m.cache_control.clone());
+                Outcome::Error { status: 404, message: "resource not found".into(), cache }
+            }
+        }
+        ["", "epr", _dir, file] => {
+            let (stem, sig) = if let Some(s) = file.strip_suffix(".zip.sig") {
+                (s, true)
+            } else if let Some(s) = file.strip_suffix(".zip") {
+                (s, false)
+            } else {
+                return err(404, "404 page not found");
+            };
+            // `{packageName:[a-z0-9_]+}-{packageVersion}`: the name stops at the first '-'.
+            let Some((name, version)) = stem.split_once('-') else { return err(404, "404 page not found") };
+            if !is_pkg_name(name) || version.is_empty() {
+                return err(404, "404 page not found");
+            }
+            if !strict_semver(version) {
+                return err(400, "invalid package version");
+            }
+            let found = routes.packages.get(name).and_then(|v| v.get(version));
+            match (found, sig) {
+                (Some(p), false) => Outcome::File(p.zip.clone()),
+                (Some(p), true) => match &p.sig {
+                    Some(s) => Outcome::File(s.clone()),
+                    None => err(404, "signature file not found"),
+                },
+                (None, false) => err(404, "artifact not found"),
+                (None, true) => err(404, "signature file not found"),
+            }
+        }
+        _ => err(404, "404 page not found"),
+    }
+}
+
+/// Percent-decode a request path and refuse anything that is not a plain absolute path:
+/// `.`/`..` segments (also encoded), NUL, backslashes, empty segments other than a trailing one.
+pub fn decode_path(raw: &str) -> Option<String> {
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?.into_owned();
+    if decoded.contains('\0') || decoded.contains('\\') {
+        return None;
+    }
+    let segs: Vec<&str> = decoded[1..].split('/').collect();
+    for (i, s) in segs.iter().enumerate() {
+        if *s == "." || *s == ".." || (s.is_empty() && i + 1 != segs.len()) {
+            return None;
+        }
+    }
+    Some(decoded)
+}
+
+type Body = BoxBody<Bytes, io::Error>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+fn http_date(secs: u64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn error_response(status: u16, message: &str, cache: Option<&str>, cors: bool) -> Response<Body> {
+    let mut r = Response::new(full(format!("{message}\n")));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    let cc = cache.unwrap_or(NO_STORE);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_str(cc).unwrap_or(HeaderValue::from_static(NO_STORE)));
+    if cors {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    }
+    r
+}
+
+/// Parse a single `bytes=` range against a size; `Err(())` when unsatisfiable, `Ok(None)` when
+/// the header is absent or not one simple range (then the whole file is sent).
+fn parse_range(h: Option<&str>, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (size.saturating_sub(n), size.saturating_sub(1))
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end: u64 = if b.is_empty() { size.saturating_sub(1) } else { b.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1)) };
+        if start >= size || end < start {
+            return Err(());
+        }
+        (start, end)
+    };
+    if size == 0 {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+async fn file_response(tree: &Tree, rel: &str, req: &Request<hyper::body::Incoming>, head: bool) -> Response<Body> {
+    let Some(meta) = tree.files.get(rel) else {
+        return error_response(404, "404 page not found", None, false);
+    };
+    let path = tree.dir.join(rel);
+    let mut builder = Response::builder()
+        .header(header::CONTENT_TYPE, meta.content_type.as_str())
+        .header(header::CACHE_CONTROL, meta.cache_control.as_str())
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::LAST_MODIFIED, http_date(meta.modified))
+        .header(header::ACCEPT_RANGES, "bytes");
+    // If-Modified-Since: 304 unless the file is newer than the date (seconds precision).
+    if let Some(ims) = req.headers().get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
+        if let Ok(t) = httpdate::parse_http_date(ims) {
+            let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            if meta.modified <= secs && req.headers().get(header::IF_NONE_MATCH).is_none() {
+                let mut r = Response::new(full(Bytes::new()));
+                *r.status_mut() = StatusCode::NOT_MODIFIED;
+                let h = r.headers_mut();
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_str(&meta.cache_control).expect("ascii"));
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+                h.insert(header::LAST_MODIFIED, HeaderValue::from_str(&http_date(meta.modified)).expect("ascii"));
+                return r;
+            }
+        }
+    }
+    let range = match parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), meta.size) {
+        Ok(r) => r,
+        Err(()) => {
+            let mut r = error_response(416, "invalid range: failed to overlap", None, true);
+            r.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{}", meta.size)).expect("ascii"));
+            return r;
+        }
+    };
+    let (start, len, status) = match range {
+        Some((a, b)) => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{}", meta.size));
+            (a, b - a + 1, StatusCode::PARTIAL_CONTENT)
+        }
+        None => (0, meta.size, StatusCode::OK),
+    };
+    builder = builder.status(status).header(header::CONTENT_LENGTH, len);
+    if head {
+        return builder.body(full(Bytes::new())).expect("valid response");
+    }
+    let body = if len <= SMALL_FILE {
+        match read_slice(&path, start, len).await {
+            Ok(b) => full(b),
+            Err(_) => return error_response(500, "internal server error", None, false),
+        }
+    } else {
+        match tokio::fs::File::open(&path).await {
+            Ok(f) => stream_file(f, start, len).await,
+            Err(_) => return error_response(500, "internal server error", None, false),
+        }
+    };
+    builder.body(body).expect("valid response")
+}
+
+async fn read_slice(path: &Path, start: u64, len: u64) -> io::Result<Bytes> {
+    if start == 0 {
+        let v = tokio::fs::read(path).await?;
+        if v.len() as u64 >= len {
+            let mut v = v;
+            v.truncate(len as usize);
+            return Ok(Bytes::from(v));
+        }
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than manifest"));
+    }
+    let mut f = tokio::fs::File::open(path).await?;
+    use tokio::io::AsyncSeekExt;
+    f.seek(io::SeekFrom::Start(start)).await?;
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact(&mut buf).await?;
+    Ok(Bytes::from(buf))
+}
+
+async fn stream_file(mut f: tokio::fs::File, start: u64, len: u64) -> Body {
+    use tokio::io::AsyncSeekExt;
+    if start > 0 && f.seek(io::SeekFrom::Start(start)).await.is_err() {
+        return full(Bytes::new());
+    }
+    let stream = futures_util::stream::unfold((f, len), |(mut f, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; (256 * 1024).min(left as usize)];
+        match f.read(&mut buf).await {
+            Ok(0) => Some((Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank")), (f, 0))),
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Frame::data(Bytes::from(buf))), (f, left - n as u64)))
+            }
+            Err(e) => Some((Err(e), (f, 0))),
+        }
+    });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+/// The served root and the build currently loaded from it.
+struct State {
+    root: PathBuf,
+    current: RwLock<(Option<PathBuf>, Arc<Tree>)>,
+}
+
+impl State {
+    /// The tree for this request: reload when the root link points at another build.
+    fn tree(&self) -> Arc<Tree> {
+        let target = fs::read_link(&self.root).ok();
+        {
+            let cur = self.current.read().expect("lock");
+            if cur.0 == target {
+                return cur.1.clone();
+            }
+        }
+        let dir = match &target {
+            Some(t) => self.root.parent().unwrap_or(Path::new(".")).join(t),
+            None => self.root.clone(),
+        };
+        match Tree::load(&dir) {
+            Ok(t) => {
+                let t = Arc::new(t);
+                *self.current.write().expect("lock") = (target, t.clone());
+                t
+            }
+            Err(e) => {
+                tracing::warn!("cannot load new build at {}: {e}; still serving the previous one", dir.display());
+                self.current.read().expect("lock").1.clone()
+            }
+        }
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> std::result::Result<Response<Body>, Infallible> {
+    let tree = state.tree();
+    let head = req.method() == hyper::Method::HEAD;
+    let outcome = resolve(&tree, req.uri().path(), req.uri().query());
+    let mut resp = match outcome {
+        Outcome::File(rel) => file_response(&tree, &rel, &req, head).await,
+        Outcome::Health => {
+            let mut r = Response::new(full(Bytes::new()));
+            r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            r
+        }
+        Outcome::Error { status, message, cache } => {
+            // Unmatched routes get no CORS header in EPR (its middleware runs on matched routes).
+            let cors = message != "404 page not found";
+            error_response(status, &message, cache.as_deref(), cors)
+        }
+        Outcome::Redirect(loc) => {
+            let body = format!("<a href=\"{}\">Moved Permanently</a>.\n\n", html_escape(&loc));
+            let mut r = Response::new(full(body));
+            *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
+            r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&loc).unwrap_or(HeaderValue::from_static("/")));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            r
+        }
+    };
+    if head {
+        *resp.body_mut() = full(Bytes::new());
+    }
+    Ok(resp)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
+}
+
+/// Options of `eprgen serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub root: PathBuf,
+    pub addr: SocketAddr,
+}
+
+/// Load the tree and serve until the process is stopped. Prints the bound address on stdout
+/// (useful with port 0).
+pub fn serve(opts: &ServeOptions) -> Result<()> {
+    let target = fs::read_link(&opts.root).ok();
+    let dir = match &target {
+        Some(t) => opts.root.parent().unwrap_or(Path::new(".")).join(t),
+        None => opts.root.clone(),
+    };
+    let tree = Tree::load(&dir)?;
+    let state = Arc::new(State { root: opts.root.clone(), current: RwLock::new((target, Arc::new(tree))) });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io(&opts.root, "cannot start runtime", e))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(opts.addr)
+            .await
+            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", opts.addr)))?;
+        let local = listener.local_addr().map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
+        println!("serving {} on http://{local}", opts.root.display());
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let state = state.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
+}
+
+/// Seconds since the epoch, for the manifest's modification times.
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_refuses_traversal() {
+        for bad in ["/package/../x", "/package/%2e%2e/x", "/a//b", "/a/%2e/b", "/a%00", "/a\\b", "x"] {
+            assert_eq!(decode_path(bad), None, "{bad}");
+        }
+        assert_eq!(decode_path("/package/a/1.0.0/docs%2FREADME.md").as_deref(), Some("/package/a/1.0.0/docs/README.md"));
+        assert_eq!(decode_path("/package/a/1.0.0/").as_deref(), Some("/package/a/1.0.0/"));
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(Some("bytes=0-9"), 100), Ok(Some((0, 9))));
+        assert_eq!(parse_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(Some("bytes=0-1000"), 100), Ok(Some((0, 99))));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
+        assert_eq!(parse_range(None, 100), Ok(None));
+    }
+}

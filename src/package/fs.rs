@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::Invalid;
 
@@ -60,7 +60,8 @@ enum Source {
 #[derive(Debug)]
 pub struct PackageFs {
     origin: Origin,
-    /// Sorted by path bytes (lexical walk order, folders before their contents).
+    /// In walk order: sorted component by component, so a folder comes right before its
+    /// contents (`a`, `a/b`, `a.txt`), as EPR's zips list them.
     entries: Vec<FsEntry>,
     source: Source,
 }
@@ -78,7 +79,7 @@ impl PackageFs {
         &self.origin
     }
 
-    /// Every file and folder, sorted by path bytes.
+    /// Every file and folder, in walk order (see [`walk_cmp`]).
     pub fn entries(&self) -> &[FsEntry] {
         &self.entries
     }
@@ -93,7 +94,7 @@ impl PackageFs {
 
     fn find(&self, rel: &str) -> Option<usize> {
         let rel = rel.trim_start_matches('/');
-        self.entries.binary_search_by(|e| e.path.as_str().cmp(rel)).ok()
+        self.entries.binary_search_by(|e| walk_cmp(&e.path, rel)).ok()
     }
 
     pub fn exists(&self, rel: &str) -> bool {
@@ -167,19 +168,10 @@ impl PackageFs {
     }
 }
 
-fn utf8_rel(root: &Path, p: &Path) -> Result<String, Invalid> {
-    let rel = p.strip_prefix(root).expect("walkdir yields paths under its root");
-    let mut parts = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(s) => match s.to_str() {
-                Some(s) => parts.push(s),
-                None => return Err(Invalid::new(p, "file name is not valid UTF-8")),
-            },
-            _ => return Err(Invalid::new(p, "unexpected path component")),
-        }
-    }
-    Ok(parts.join("/"))
+/// Order of a depth-first walk that lists each folder's children by name: compare paths
+/// component by component (`a/b` < `a.txt`, although `.` sorts before `/` as bytes).
+pub fn walk_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
 }
 
 fn open_dir(root: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
@@ -191,9 +183,9 @@ fn open_dir(root: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     let mut stack: Vec<(PathBuf, String)> = vec![(canon_root.clone(), String::new())];
     let mut active: BTreeSet<PathBuf> = BTreeSet::new();
     walk_dir(&canon_root, root, &mut stack, &mut active, &mut entries, &mut real, limits)?;
-    // Sort by path bytes so the order never depends on the file system.
+    // Sort in walk order so the order never depends on the file system.
     let mut idx: Vec<usize> = (0..entries.len()).collect();
-    idx.sort_by(|&a, &b| entries[a].path.cmp(&entries[b].path));
+    idx.sort_by(|&a, &b| walk_cmp(&entries[a].path, &entries[b].path));
     let entries: Vec<FsEntry> = idx.iter().map(|&i| entries[i].clone()).collect();
     let real: Vec<Option<PathBuf>> = idx.iter().map(|&i| real[i].clone()).collect();
     for w in entries.windows(2) {
@@ -339,7 +331,7 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     for d in dirs {
         files.push((d, true, 0, None));
     }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.sort_by(|a, b| walk_cmp(&a.0, &b.0));
     for w in files.windows(2) {
         if w[0].0 == w[1].0 {
             return Err(Invalid::new(path, format!("zip entry {:?} appears twice", w[0].0)));
@@ -379,6 +371,11 @@ mod tests {
         let p = PackageFs::open(&Origin::Dir(t.path().into()), Limits::default()).unwrap();
         let names: Vec<_> = p.entries().iter().map(|e| e.path.as_str()).collect();
         assert_eq!(names, ["b", "b/c", "b/c/d.txt", "manifest.yml"]);
+        fs::write(t.path().join("b.txt"), "z").unwrap();
+        let p = PackageFs::open(&Origin::Dir(t.path().into()), Limits::default()).unwrap();
+        let names: Vec<_> = p.entries().iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(names, ["b", "b/c", "b/c/d.txt", "b.txt", "manifest.yml"]);
+        assert!(p.is_file("b.txt") && p.is_file("b/c/d.txt"));
         assert_eq!(p.read("b/c/d.txt").unwrap(), b"y");
         assert!(p.is_dir("b"));
     }

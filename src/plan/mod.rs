@@ -1,1 +1,12 @@
 //! The finite answer space: constraint boundaries, value classes and the route table.
+
+pub mod routes;
+
+/// The two query endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Search,
+    Categories,
+}
+pub mod classes;
+pub mod diagram;

@@ -1,0 +1,121 @@
+//! The command line: clap definitions and what each subcommand runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::build::{BuildOptions, Inputs};
+use crate::package::fs::Limits;
+use crate::read::Stage;
+use crate::render::headers::CacheTimes;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "eprgen",
+    version,
+    about = "Build a complete Elastic Package Registry as static files, and serve it",
+    long_about = "eprgen turns a package-storage tree (or folders of packages) into a directory of static files \
+that any CDN, S3 bucket or web server can serve as an Elastic Package Registry: package JSON, files, \
+deterministic zips, and every /search and /categories answer, with a small route table that maps query \
+strings to answer files.\n\nExit codes: 0 ok; 1 the input or tree is wrong (invalid packages, verify \
+mismatch); 2 usage, I/O or internal error."
+)]
+pub struct Cli {
+    /// Print only errors (no progress, no summary).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the static registry tree.
+    #[command(after_long_help = "Examples:\n  eprgen build\n  eprgen build --stage staging --out public\n  \
+eprgen build --source packages/local --source packages/production --out /srv/epr\n  \
+eprgen build --skip-invalid --cache-search 60")]
+    Build(BuildArgs),
+    /// Serve a built tree over HTTP with eprgen's routes and headers.
+    #[command(after_long_help = "Examples:\n  eprgen serve\n  eprgen serve --root /srv/epr --addr 0.0.0.0:8080\n  \
+eprgen serve --addr 127.0.0.1:0   # any free port; the address is printed")]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A package-storage tree with production/, staging/ and snapshot/ folders of
+    /// `<name>/<version>/` package folders or `<name>-<version>.zip` files (+ `.zip.sig`).
+    #[arg(long, default_value = "packages", value_name = "DIR", conflicts_with = "source")]
+    pub packages: PathBuf,
+    /// Which stage to build: production serves production; staging serves staging+production;
+    /// snapshot serves all three. The more stable stage wins a name+version held twice.
+    #[arg(long, default_value = "production", value_name = "STAGE")]
+    pub stage: Stage,
+    /// A folder of package folders and/or zips, instead of --packages (repeatable; the first
+    /// folder holding a name+version wins). Example: --source a --source b
+    #[arg(long, value_name = "PATH")]
+    pub source: Vec<PathBuf>,
+    /// Output folder (a link to the current build, swapped atomically).
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Build without invalid packages (they are still listed, and the exit code is 0).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Cache-Control max-age in seconds of `/`, `/index.json` and `/package/{name}/{version}/`.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub cache_index: u64,
+    /// Cache-Control max-age in seconds of /search answers.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub cache_search: u64,
+    /// Cache-Control max-age in seconds of /categories answers.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub cache_categories: u64,
+    /// Cache-Control max-age in seconds of package files, zips, signatures and the favicon.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub cache_catch_all: u64,
+    /// Serve this file as /favicon.ico (default: eprgen's own icon).
+    #[arg(long, value_name = "FILE")]
+    pub favicon: Option<PathBuf>,
+    /// Largest package file accepted, in bytes.
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    pub max_file_size: u64,
+    /// Record a stack-version tag in the manifest, e.g. 8.15.0.
+    #[arg(long, value_name = "VERSION")]
+    pub tag: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The built tree to serve (the --out of a build).
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub addr: SocketAddr,
+}
+
+impl BuildArgs {
+    pub fn options(&self) -> BuildOptions {
+        let inputs = if self.source.is_empty() {
+            Inputs::Stages { dir: self.packages.clone(), stage: self.stage }
+        } else {
+            Inputs::Sources(self.source.clone())
+        };
+        let mut o = BuildOptions::new(inputs, self.out.clone());
+        o.skip_invalid = self.skip_invalid;
+        o.cache = CacheTimes {
+            index: self.cache_index,
+            search: self.cache_search,
+            categories: self.cache_categories,
+            catch_all: self.cache_catch_all,
+        };
+        o.favicon = self.favicon.clone();
+        o.limits = Limits { max_file_bytes: self.max_file_size };
+        o.tag = self.tag.clone();
+        o
+    }
+}

@@ -1,0 +1,69 @@
+//! The tree's manifest: every file with its size, blake3, headers and modification time, plus
+//! what the build was made of. Written last into `_eprgen/manifest.json`; its blake3 is the
+//! build id. Everything is in BTreeMaps, so the same build gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::RelPath;
+use crate::error::{Error, IoContext, Result};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub size: u64,
+    pub blake3: String,
+    pub content_type: String,
+    pub cache_control: String,
+    /// Unix seconds of the build that first wrote this path with these bytes (Last-Modified).
+    pub modified: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageMeta {
+    pub name: String,
+    pub version: String,
+    /// `dir` or `zip`.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stage: Option<String>,
+    /// blake3 over the package's input files (paths and contents) — its identity across builds.
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub generator: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tag: Option<String>,
+    /// Hash of the build options that change output (cache times, version, …).
+    pub options_hash: String,
+    pub packages: BTreeMap<String, PackageMeta>,
+    pub files: BTreeMap<RelPath, FileMeta>,
+}
+
+impl Manifest {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("manifest serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// The build id: the first 24 hex digits of the manifest's blake3.
+    pub fn build_id(bytes: &[u8]) -> String {
+        blake3::hash(bytes).to_hex()[..24].to_string()
+    }
+
+    pub fn load(root: &Path) -> Result<Manifest> {
+        let p = root.join(super::MANIFEST);
+        let bytes = std::fs::read(&p).at(&p, "cannot read manifest")?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::NotATree { path: p.clone(), reason: format!("manifest is not valid: {e}") })
+    }
+}
