@@ -633,7 +633,7 @@ fn load_data_streams(
         if parts.len() != 3 || parts[0] != "data_stream" || parts[2] != "manifest.yml" {
             continue;
         }
-        if let Some(ds) = load_data_stream(p, fs, parts[1], name, release) {
+        if let Some(ds) = load_data_stream(p, fs, walk, parts[1], name, release) {
             out.push(ds);
         }
     }
@@ -643,6 +643,7 @@ fn load_data_streams(
 fn load_data_stream(
     p: &mut Problems<'_>,
     fs: &PackageFs,
+    walk: &[Walked],
     dir: &str,
     name: &str,
     release: &str,
@@ -694,6 +695,10 @@ fn load_data_stream(
     if !m.ingest_pipeline.is_empty() {
         check_pipeline(p, fs, &pipeline_dir, &m.ingest_pipeline, &file);
     }
+    let fields_dir = format!("{base}/fields");
+    if let Err(e) = check_required_fields(fs, walk, &fields_dir) {
+        p.add(&fields_dir, e);
+    }
     for (i, s) in m.streams.iter().enumerate() {
         if s.input.is_empty() == s.package.is_empty() {
             p.add(
@@ -711,6 +716,17 @@ fn load_data_stream(
         }
     }
 
+    // EPR also checks an inherited release, but a bad one is reported for the package already.
+    if !m.release.is_empty() && !RELEASES.contains(&m.release.as_str()) {
+        p.add(
+            &file,
+            format!(
+                "release {:?} is not one of experimental, beta, ga",
+                m.release
+            ),
+        );
+    }
+
     // EPR's defaults.
     if m.dataset.is_empty() {
         m.dataset = format!("{name}.{dir}");
@@ -726,15 +742,6 @@ fn load_data_stream(
         if let Some(method) = ingestion_method(&s.input) {
             s.ingestion_method = method.into();
         }
-    }
-    if !RELEASES.contains(&m.release.as_str()) {
-        p.add(
-            &file,
-            format!(
-                "release {:?} is not one of experimental, beta, ga",
-                m.release
-            ),
-        );
     }
     // Pipelines: a `default.json` / `default.yml` is used when none is named, and pipeline files
     // that nothing can use make EPR refuse the package.
@@ -849,5 +856,538 @@ fn yaml_map_check(text: &str) -> Result<(), String> {
         Some(doc) => AnyMap::deserialize(doc)
             .map(|_| ())
             .map_err(|e| e.to_string()),
+    }
+}
+
+/// The fields every data stream must define, with their types (EPR's required-fields check).
+const REQUIRED_FIELDS: [(&str, &str); 4] = [
+    ("data_stream.type", "constant_keyword"),
+    ("data_stream.dataset", "constant_keyword"),
+    ("data_stream.namespace", "constant_keyword"),
+    ("@timestamp", "date"),
+];
+
+/// One field definition of a `fields/*.yml` file. Top-level entries keep their YAML values;
+/// the entries of a group's `fields` list are compared as Go's `%v` text, as EPR does.
+type FieldDef = BTreeMap<String, manifest::Node>;
+
+/// EPR refuses a data stream whose `fields/*.yml` files (read in glob order, all entries
+/// together) do not define the [`REQUIRED_FIELDS`], either by their dotted name or as a group
+/// (`name: data_stream` with `fields: [{name: type, ...}]`). Its lookup stops with an error at
+/// the first entry that has no `name`, which is reproduced here.
+fn check_required_fields(fs: &PackageFs, walk: &[Walked], dir: &str) -> Result<(), String> {
+    use manifest::Node;
+    let prefix = format!("{dir}/");
+    let mut all: Vec<FieldDef> = Vec::new();
+    for w in walk.iter().filter(|w| {
+        w.rel
+            .strip_prefix(&prefix)
+            .is_some_and(|r| !r.contains('/'))
+    }) {
+        if w.is_dir {
+            return Err(format!("{} is a folder", w.rel));
+        }
+        let text = fs.read_to_string(&w.rel).map_err(|e| e.reason)?;
+        match parse_yaml(&text).map_err(|e| format!("{}: {e}", w.rel))? {
+            Node::Null => {}
+            Node::Seq(items) => {
+                for item in items {
+                    match item {
+                        Node::Map(m) => all.push(m),
+                        Node::Null => all.push(FieldDef::new()),
+                        _ => return Err(format!("{}: a field definition is not a map", w.rel)),
+                    }
+                }
+            }
+            _ => return Err(format!("{}: not a list of field definitions", w.rel)),
+        }
+    }
+    for (name, want) in REQUIRED_FIELDS {
+        let got = find_field(&all, name).or_else(|_| find_field_in_group(&all, name))?;
+        if got != want {
+            return Err(format!(
+                "field {name:?} has type {got:?}, expected {want:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn field_name(f: &FieldDef) -> Result<&manifest::Node, String> {
+    f.get("name")
+        .ok_or_else(|| "a field definition has no name".to_string())
+}
+
+/// The type of the first entry named `name`.
+fn find_field(all: &[FieldDef], name: &str) -> Result<String, String> {
+    for f in all {
+        if !matches!(field_name(f)?, manifest::Node::Str(n) if n == name) {
+            continue;
+        }
+        return match f.get("type") {
+            Some(manifest::Node::Str(t)) if !t.is_empty() => Ok(t.clone()),
+            Some(manifest::Node::Str(_)) => Err(format!("field {name:?} has an empty type")),
+            Some(_) => Err(format!("field {name:?} has a type that is not a string")),
+            None => Err(format!("field {name:?} has no type")),
+        };
+    }
+    Err(format!("field {name:?} is not defined"))
+}
+
+/// `a.b` defined as the entry `b` inside the `fields` of the group `a` (one level deep).
+fn find_field_in_group(all: &[FieldDef], name: &str) -> Result<String, String> {
+    use manifest::Node;
+    let Some((group, leaf)) = name.rsplit_once('.') else {
+        return find_field(all, name);
+    };
+    let mut cur: Vec<FieldDef> = all.to_vec();
+    for part in group.split('.') {
+        let mut next = None;
+        for f in &cur {
+            if !matches!(field_name(f)?, Node::Str(n) if n == part) {
+                continue;
+            }
+            let Some(Node::Seq(items)) = f.get("fields") else {
+                return Err(format!("field group {part:?} has no list of fields"));
+            };
+            // EPR turns each nested entry into text keys and values (Go's `%v`).
+            let mut defs = Vec::new();
+            for item in items {
+                let Node::Map(m) = item else {
+                    return Err(format!("field group {part:?} holds a non-map entry"));
+                };
+                defs.push(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), Node::Str(go_text(v))))
+                        .collect(),
+                );
+            }
+            next = Some(defs);
+            break;
+        }
+        cur = next.ok_or_else(|| format!("field {name:?} is not defined"))?;
+    }
+    find_field(&cur, leaf)
+}
+
+/// Go's `%v` text of a scalar read by Go's YAML parser (good enough for names and types).
+fn go_text(v: &manifest::Node) -> String {
+    use manifest::Node;
+    match v {
+        Node::Null => "<nil>".into(),
+        Node::Bool(b) => b.to_string(),
+        Node::Int(i) => i.to_string(),
+        Node::Uint(u) => u.to_string(),
+        Node::Float(f) => gojson::go_format_v(*f),
+        Node::Str(s) => s.clone(),
+        Node::Seq(_) | Node::Map(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fs::{Limits, Origin};
+    use super::*;
+    use std::io::Write;
+    use std::path::Path;
+
+    const README_MD: (&str, &str) = ("docs/README.md", "# readme");
+    const FIELDS: &str = "- name: data_stream.type\n  type: constant_keyword\n- name: data_stream.dataset\n  type: constant_keyword\n- name: data_stream.namespace\n  type: constant_keyword\n- name: '@timestamp'\n  type: date\n";
+
+    fn manifest(extra: &str) -> String {
+        format!("format_version: 3.0.0\nname: p\ntitle: P\nversion: 1.0.0\ndescription: d\n{extra}")
+    }
+
+    fn write_tree(root: &Path, files: &[(&str, &str)]) {
+        for (rel, body) in files {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+    }
+
+    fn load_dir(files: &[(&str, &str)], sig: bool) -> Result<Package, Vec<Invalid>> {
+        let t = tempfile::tempdir().unwrap();
+        write_tree(t.path(), files);
+        let fs = PackageFs::open(&Origin::Dir(t.path().into()), Limits::default()).unwrap();
+        load(&fs, &LoadOptions { has_signature: sig })
+    }
+
+    fn load_zip(entries: &[(&str, &str)]) -> Result<Package, Vec<Invalid>> {
+        let t = tempfile::tempdir().unwrap();
+        let z = t.path().join("p-1.0.0.zip");
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&z).unwrap());
+        for (name, body) in entries {
+            if name.ends_with('/') {
+                w.add_directory(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+            } else {
+                w.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                w.write_all(body.as_bytes()).unwrap();
+            }
+        }
+        w.finish().unwrap();
+        let fs = PackageFs::open(&Origin::Zip(z), Limits::default()).unwrap();
+        load(&fs, &LoadOptions::default())
+    }
+
+    fn reasons(r: Result<Package, Vec<Invalid>>) -> Vec<String> {
+        r.unwrap_err()
+            .iter()
+            .map(|i| {
+                let p = i.path.to_string_lossy();
+                let short = p
+                    .rsplit_once("/p-1.0.0.zip/")
+                    .map(|x| x.1)
+                    .or(p.split_once("/.tmp").map(|_| ""));
+                let rel = match short {
+                    Some(s) if !s.is_empty() => s.to_string(),
+                    _ => i
+                        .path
+                        .iter()
+                        .skip(3)
+                        .map(|c| c.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                };
+                format!("{rel}: {}", i.reason)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn release_license_and_type_defaults() {
+        let rel = |v: &str| {
+            load_dir(
+                &[
+                    ("manifest.yml", &manifest("").replace("1.0.0", v)),
+                    README_MD,
+                ],
+                false,
+            )
+            .unwrap()
+        };
+        assert_eq!(rel("1.0.0").release(), "ga");
+        assert_eq!(rel("0.9.0").release(), "beta");
+        assert_eq!(rel("2.0.0-rc1").release(), "beta");
+        let p = rel("1.0.0");
+        assert_eq!(
+            (p.kind(), p.manifest.license.as_str()),
+            ("integration", "basic")
+        );
+        assert_eq!(p.signature_path, None);
+        let p = load_dir(
+            &[
+                (
+                    "manifest.yml",
+                    &manifest("conditions.elastic.subscription: gold\n"),
+                ),
+                README_MD,
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(p.manifest.license, "gold");
+        assert_eq!(p.signature_path.as_deref(), Some("/epr/p/p-1.0.0.zip.sig"));
+        assert_eq!(p.readme, "/package/p/1.0.0/docs/README.md");
+        assert_eq!(p.info_json()["download"], "/epr/p/p-1.0.0.zip");
+    }
+
+    #[test]
+    fn categories_templates_and_input_packages() {
+        let m = manifest(
+            "type: input\ncategories: [web, nonsense, security]\npolicy_templates:\n  - name: a\n    title: A\n    description: d\n    input: logfile\n    categories: [nonsense]\n    icons: [{src: img/i.svg}]\n  - name: b\n    title: B\n    description: d\n    input: unknown_input\n    ingestion_method: Manual\n    multiple: false\n",
+        );
+        let p = load_dir(
+            &[
+                ("manifest.yml", &m),
+                README_MD,
+                ("docs/a.md", "x"),
+                ("img/i.svg", "<svg/>"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(p.categories(), ["web", "security"]);
+        assert_eq!(
+            p.policy_template_categories(),
+            [Some(&["nonsense".to_string()][..]), None]
+        );
+        let [a, b] = &p.manifest.policy_templates[..] else {
+            panic!()
+        };
+        assert_eq!((a.multiple, b.multiple), (Some(true), Some(false)));
+        assert_eq!(a.readme.as_deref(), Some("/package/p/1.0.0/docs/a.md"));
+        assert_eq!(b.readme, None);
+        assert_eq!(a.icons[0].path, "/package/p/1.0.0/img/i.svg");
+        // Input packages get the method of their input; an unknown input clears it, as in EPR.
+        assert_eq!(
+            (a.ingestion_method.as_str(), b.ingestion_method.as_str()),
+            ("File", "")
+        );
+    }
+
+    #[test]
+    fn data_stream_defaults() {
+        let ds = "type: logs\ntitle: T\nstreams:\n  - input: logfile\n  - input: other\n    enabled: false\n    template_path: x.hbs\n";
+        let p = load_dir(
+            &[
+                ("manifest.yml", &manifest("release: beta\n")),
+                README_MD,
+                ("data_stream/b/manifest.yml", ds),
+                ("data_stream/b/fields/base.yml", FIELDS),
+                (
+                    "data_stream/b/elasticsearch/ingest_pipeline/default.yml",
+                    "processors: []\n",
+                ),
+                (
+                    "data_stream/a/manifest.yml",
+                    "type: metrics\ntitle: A\ndataset: custom.set\nrelease: ga\n",
+                ),
+                ("data_stream/a/fields/base.yml", FIELDS),
+            ],
+            false,
+        )
+        .unwrap();
+        let dirs: Vec<_> = p.data_streams.iter().map(|d| d.dir.as_str()).collect();
+        assert_eq!(dirs, ["a", "b"]);
+        let (a, b) = (&p.data_streams[0].manifest, &p.data_streams[1].manifest);
+        assert_eq!(
+            (a.dataset.as_str(), a.release.as_str()),
+            ("custom.set", "ga")
+        );
+        assert_eq!(
+            (
+                b.dataset.as_str(),
+                b.release.as_str(),
+                b.ingest_pipeline.as_str()
+            ),
+            ("p.b", "beta", "default")
+        );
+        let s: Vec<_> = b
+            .streams
+            .iter()
+            .map(|s| {
+                (
+                    s.enabled,
+                    s.template_path.as_str(),
+                    s.ingestion_method.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            s,
+            [
+                (Some(true), "stream.yml.hbs", "File"),
+                (Some(false), "x.hbs", "")
+            ]
+        );
+        let j = p.search_json();
+        assert_eq!(
+            j["data_streams"][1],
+            serde_json::json!({"type": "logs", "dataset": "p.b", "title": "T"})
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_file() {
+        let m = "format_version: 3.0\nname: p\nversion: 1.0\ndescription: d\nrelease: alpha\nicons:\n  - src: ../../etc/passwd\n  - src: /img/missing.png\n  - title: no src\nscreenshots: [{src: /img/s.png}]\npolicy_templates:\n  - name: t\n    inputs: [{title: neither}]\n";
+        let got = reasons(load_dir(
+            &[
+                ("manifest.yml", m),
+                ("img/s.png", "png"),
+                ("bad-dir/x.txt", "x"),
+                ("data_stream/ok/manifest.yml", "type: logs\ntitle: T\n"),
+                ("data_stream/ok/fields/f.yml", FIELDS),
+                (
+                    "data_stream/bad/manifest.yml",
+                    "type: nope\ndataset: a-b\ningest_pipeline: missing\n",
+                ),
+                (
+                    "data_stream/bad/fields/f.yml",
+                    "- name: data_stream.type\n  type: keyword\n",
+                ),
+                ("data_stream/worse/manifest.yml", "title: [x]\n"),
+            ],
+            false,
+        ));
+        let want = [
+            "bad-dir: folder names inside a package may not contain `-`",
+            "data_stream/bad/fields: field \"data_stream.type\" has type \"keyword\", expected \"constant_keyword\"",
+            "data_stream/bad/manifest.yml: dataset \"a-b\" may not contain `-`",
+            "data_stream/bad/manifest.yml: ingest_pipeline \"missing\" has no file data_stream/bad/elasticsearch/ingest_pipeline/missing.json or .yml",
+            "data_stream/bad/manifest.yml: title is missing",
+            "data_stream/bad/manifest.yml: type \"nope\" is not one of logs, metrics, synthetics, traces",
+            "data_stream/worse/manifest.yml: title: expected a string, found a list",
+            "docs/README.md: is missing; EPR requires a README",
+            "manifest.yml: format_version \"3\" is not a semantic version: unexpected end of input while parsing major version number",
+            "manifest.yml: icons.0: src \"../../etc/passwd\" points outside the package",
+            "manifest.yml: icons.1: src \"/img/missing.png\" is not a file in the package",
+            "manifest.yml: icons.2: src is missing",
+            "manifest.yml: policy_templates.0.description is missing",
+            "manifest.yml: policy_templates.0.inputs.0 must have exactly one of type and package",
+            "manifest.yml: policy_templates.0.title is missing",
+            "manifest.yml: title is missing",
+            "manifest.yml: version \"1\" is not a semantic version: unexpected end of input while parsing major version number",
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unreadable_manifests() {
+        let t = tempfile::tempdir().unwrap();
+        write_tree(t.path(), &[README_MD]);
+        let fs = PackageFs::open(&Origin::Dir(t.path().into()), Limits::default()).unwrap();
+        let e = load(&fs, &LoadOptions::default()).unwrap_err();
+        assert_eq!(e[0].path, t.path().join("manifest.yml"));
+        let e = reasons(load_dir(&[("manifest.yml", "a: [b\n"), README_MD], false));
+        assert!(e[0].starts_with("manifest.yml: invalid YAML: "), "{e:?}");
+        let e = reasons(load_dir(&[("manifest.yml", "- a\n"), README_MD], false));
+        assert_eq!(e, ["manifest.yml: is not a YAML map"]);
+        let e = reasons(load_dir(
+            &[("manifest.yml", &manifest("categories: 5\n")), README_MD],
+            false,
+        ));
+        assert_eq!(
+            e,
+            ["manifest.yml: categories: expected a list, found a number"]
+        );
+    }
+
+    #[test]
+    fn unused_pipelines_are_refused() {
+        let e = reasons(load_dir(
+            &[
+                ("manifest.yml", &manifest("")),
+                README_MD,
+                ("data_stream/a/manifest.yml", "type: logs\ntitle: T\n"),
+                ("data_stream/a/fields/f.yml", FIELDS),
+                (
+                    "data_stream/a/elasticsearch/ingest_pipeline/other.json",
+                    "{}",
+                ),
+            ],
+            false,
+        ));
+        assert_eq!(e, ["data_stream/a/elasticsearch/ingest_pipeline: pipelines that no data stream setting uses: other.json"]);
+    }
+
+    #[test]
+    fn folder_assets_follow_the_walk_order_level_by_level() {
+        let p = load_dir(
+            &[
+                ("manifest.yml", &manifest("")),
+                README_MD,
+                ("a/x.txt", ""),
+                ("a.b/x.txt", ""),
+                ("a/.DS_Store", ""),
+                ("z.txt", ""),
+            ],
+            false,
+        )
+        .unwrap();
+        let assets: Vec<_> = p
+            .assets
+            .iter()
+            .map(|a| a.trim_start_matches("/package/p/1.0.0/"))
+            .collect();
+        // By path bytes `a.b/x.txt` sorts first; EPR walks folder `a` before `a.b`.
+        assert_eq!(
+            assets,
+            [
+                "manifest.yml",
+                "z.txt",
+                "a/x.txt",
+                "a.b/x.txt",
+                "docs/README.md"
+            ]
+        );
+    }
+
+    #[test]
+    fn zip_assets_and_data_streams_follow_the_archive() {
+        let m = manifest("");
+        let ds = "type: logs\ntitle: T\n";
+        let p = load_zip(&[
+            ("p-1.0.0/manifest.yml", &m),
+            ("p-1.0.0/data_stream/z/manifest.yml", ds),
+            ("p-1.0.0/data_stream/z/fields/f.yml", FIELDS),
+            ("p-1.0.0/docs/README.md", "r"),
+            ("p-1.0.0/data_stream/a/manifest.yml", ds),
+            ("p-1.0.0/data_stream/a/fields/f.yml", FIELDS),
+            ("p-1.0.0/LICENSE.txt", "l"),
+        ])
+        .unwrap();
+        let dirs: Vec<_> = p.data_streams.iter().map(|d| d.dir.as_str()).collect();
+        assert_eq!(dirs, ["z", "a"]);
+        let assets: Vec<_> = p
+            .assets
+            .iter()
+            .map(|a| a.trim_start_matches("/package/p/1.0.0/"))
+            .collect();
+        assert_eq!(
+            assets,
+            [
+                "manifest.yml",
+                "LICENSE.txt",
+                "docs/README.md",
+                "data_stream/z/manifest.yml",
+                "data_stream/a/manifest.yml",
+                "data_stream/z/fields/f.yml",
+                "data_stream/a/fields/f.yml"
+            ]
+        );
+        // EPR stops at the first level with no archive entry at all: without folder entries,
+        // a file below a level that holds only folders is not listed.
+        let p = load_zip(&[
+            ("p-1.0.0/manifest.yml", &m),
+            ("p-1.0.0/docs/README.md", "r"),
+            ("p-1.0.0/a/b/c/d.txt", "d"),
+        ])
+        .unwrap();
+        assert_eq!(p.assets.len(), 2);
+        let p = load_zip(&[
+            ("p-1.0.0/manifest.yml", &m),
+            ("p-1.0.0/docs/README.md", "r"),
+            ("p-1.0.0/a/", ""),
+            ("p-1.0.0/a/b/", ""),
+            ("p-1.0.0/a/b/c/", ""),
+            ("p-1.0.0/a/b/c/d.txt", "d"),
+        ])
+        .unwrap();
+        assert_eq!(
+            p.assets.last().map(String::as_str),
+            Some("/package/p/1.0.0/a/b/c/d.txt")
+        );
+    }
+
+    #[test]
+    fn deprecation_of_the_newest_deprecated_version_applies_to_all() {
+        let mk = |v: &str, dep: Option<&str>| {
+            let extra = dep
+                .map(|d| format!("deprecated: {{since: '{d}', description: gone}}\n"))
+                .unwrap_or_default();
+            load_dir(
+                &[
+                    ("manifest.yml", &manifest(&extra).replace("1.0.0", v)),
+                    README_MD,
+                ],
+                false,
+            )
+            .unwrap()
+        };
+        let mut pkgs = [
+            mk("1.0.0", Some("old")),
+            mk("2.0.0", Some("new")),
+            mk("3.0.0", None),
+        ];
+        propagate_deprecation(pkgs.iter_mut());
+        let since: Vec<_> = pkgs
+            .iter()
+            .map(|p| p.deprecated.as_ref().map(|d| d.since.as_str()))
+            .collect();
+        assert_eq!(since, [Some("new"); 3]);
+        assert_eq!(pkgs[2].search_json()["deprecated"]["since"], "new");
     }
 }
