@@ -220,10 +220,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         // Entries as written; a repeated key keeps its last value (Go's YAML parser, non-strict).
         let mut raw: Vec<(String, Node)> = Vec::new();
-        let put = |raw: &mut Vec<(String, Node)>, k: String, v: Node| {
-            if let Some(slot) = raw.iter_mut().find(|(rk, _)| *rk == k) {
-                slot.1 = v;
-            } else {
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut put = |raw: &mut Vec<(String, Node)>, k: String, v: Node| match seen.get(&k) {
+            Some(&i) => raw[i].1 = v,
+            None => {
+                seen.insert(k.clone(), raw.len());
                 raw.push((k, v));
             }
         };

@@ -98,6 +98,13 @@ impl Package {
         &self.manifest.format_version
     }
 
+    /// `format_version` as `MAJOR.MINOR.0`, what EPR compares `spec.min` / `spec.max` with.
+    pub fn spec_version(&self) -> Version {
+        let v = Version::parse(&self.manifest.format_version)
+            .expect("format_version was checked at load");
+        Version::new(v.major, v.minor, 0)
+    }
+
     /// Package-level categories, unknown ids dropped.
     pub fn categories(&self) -> &[String] {
         self.manifest.categories.as_deref().unwrap_or(&[])
@@ -1092,6 +1099,7 @@ mod tests {
         assert_eq!(p.signature_path.as_deref(), Some("/epr/p/p-1.0.0.zip.sig"));
         assert_eq!(p.readme, "/package/p/1.0.0/docs/README.md");
         assert_eq!(p.info_json()["download"], "/epr/p/p-1.0.0.zip");
+        assert_eq!(p.spec_version(), Version::new(3, 0, 0));
     }
 
     #[test]
