@@ -1,0 +1,1017 @@
+//! The typed `manifest.yml` of a package and of each of its data streams, read the way EPR reads
+//! them: Go's YAML parser feeds go-ucfg with `PathSep(".")`, which expands dotted keys at every
+//! level (`owner.github: x` is `owner: {github: x}`) and converts scalars where a field wants
+//! another type. Reading happens in two steps:
+//!
+//! 1. [`parse_yaml`] turns the text into a [`Node`] tree (string keys only, dotted keys
+//!    expanded, YAML merge keys applied, a repeated key keeps its last value as Go's parser does);
+//! 2. [`from_node`] fills the serde structs below through a deserializer with go-ucfg's
+//!    conversions: a number or boolean is accepted where a string is wanted (`version: 1.0` reads
+//!    as `"1"`, Go's `%v`), a string like `"true"` where a boolean is wanted, a single string where
+//!    a list is wanted (`categories: web`), and `null` as "not set". Anything else of the wrong
+//!    shape is an error naming the key path (`categories: expected a list, found a number`).
+//!
+//! Values EPR keeps untyped (a var `default`, index template settings) stay [`Node`]s and are
+//! turned into JSON with Go's map-key order by [`Node::to_json`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::gojson::go_format_v;
+
+// ---------------------------------------------------------------------------------------------
+// Generic YAML tree
+// ---------------------------------------------------------------------------------------------
+
+/// A YAML value after dotted-key expansion. Maps are sorted by key, which is the order Go's
+/// encoder writes a map in, and which makes expansion deterministic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Null,
+    Bool(bool),
+    /// Negative integers (go-ucfg keeps them as int64).
+    Int(i64),
+    /// Zero and positive integers.
+    Uint(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(BTreeMap<String, Node>),
+}
+
+impl Node {
+    fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Int(_) | Node::Uint(_) | Node::Float(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Seq(_) => "a list",
+            Node::Map(_) => "a map",
+        }
+    }
+
+    /// The JSON EPR writes for this value when it sits in an untyped Go field: maps with sorted
+    /// keys, and an empty map as `null` (go-ucfg turns an empty object into a nil interface).
+    /// Fails on a NaN or infinite float, which Go's encoder refuses too.
+    pub fn to_json(&self) -> Result<Value, String> {
+        Ok(match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(i) => Value::from(*i),
+            Node::Uint(u) => Value::from(*u),
+            Node::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(n) => Value::Number(n),
+                None => return Err(format!("{} cannot be written as JSON", go_format_v(*f))),
+            },
+            Node::Str(s) => Value::String(s.clone()),
+            Node::Seq(items) => {
+                Value::Array(items.iter().map(Node::to_json).collect::<Result<_, _>>()?)
+            }
+            Node::Map(m) if m.is_empty() => Value::Null,
+            Node::Map(m) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in m {
+                    out.insert(k.clone(), v.to_json()?);
+                }
+                Value::Object(out)
+            }
+        })
+    }
+}
+
+/// Parse YAML text (the first document, as Go's `yaml.Unmarshal` does) into a [`Node`].
+pub fn parse_yaml(text: &str) -> Result<Node, String> {
+    let Some(doc) = serde_yaml_ng::Deserializer::from_str(text).next() else {
+        return Ok(Node::Null);
+    };
+    Node::deserialize(doc).map_err(|e| e.to_string())
+}
+
+/// Put `val` at the dotted path `key` inside `map`, merging maps as go-ucfg does. A null never
+/// replaces a value; two different non-map values for one path are an error (go-ucfg's answer
+/// depends on Go's random map order there, so eprgen refuses the ambiguity).
+fn insert_dotted(map: &mut BTreeMap<String, Node>, key: &str, val: Node) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = map;
+    for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+        let slot = cur.entry((*part).to_string()).or_insert(Node::Null);
+        if matches!(slot, Node::Null) {
+            *slot = Node::Map(BTreeMap::new());
+        }
+        match slot {
+            Node::Map(m) => cur = m,
+            _ => {
+                return Err(format!(
+                    "key `{key}` conflicts with the value of `{}`",
+                    parts[..=i].join(".")
+                ))
+            }
+        }
+    }
+    let last = parts[parts.len() - 1];
+    match cur.get_mut(last) {
+        None => {
+            cur.insert(last.to_string(), val);
+            Ok(())
+        }
+        Some(old) => merge_into(old, val).map_err(|at| {
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!(".{at}")
+            };
+            format!("duplicate key `{key}{at}`")
+        }),
+    }
+}
+
+/// Merge `val` into `old`; on a conflict, the relative path of the conflicting key.
+fn merge_into(old: &mut Node, val: Node) -> Result<(), String> {
+    match (old, val) {
+        (_, Node::Null) => Ok(()),
+        (old @ Node::Null, val) => {
+            *old = val;
+            Ok(())
+        }
+        (Node::Map(o), Node::Map(v)) => {
+            for (k, v) in v {
+                match o.get_mut(&k) {
+                    None => {
+                        o.insert(k, v);
+                    }
+                    Some(slot) => merge_into(slot, v).map_err(|at| {
+                        if at.is_empty() {
+                            k
+                        } else {
+                            format!("{k}.{at}")
+                        }
+                    })?,
+                }
+            }
+            Ok(())
+        }
+        _ => Err(String::new()),
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(if v >= 0 {
+            Node::Uint(v as u64)
+        } else {
+            Node::Int(v)
+        })
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Uint(v))
+    }
+    // Integers past 64 bits: Go's YAML parser falls back to a float64 for them.
+    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
+        Ok(Node::Float(v as f64))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
+        Ok(Node::Float(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Str(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element::<Node>()? {
+            out.push(v);
+        }
+        Ok(Node::Seq(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        // Entries as written; a repeated key keeps its last value (Go's YAML parser, non-strict).
+        let mut raw: Vec<(String, Node)> = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut put = |raw: &mut Vec<(String, Node)>, k: String, v: Node| match seen.get(&k) {
+            Some(&i) => raw[i].1 = v,
+            None => {
+                seen.insert(k.clone(), raw.len());
+                raw.push((k, v));
+            }
+        };
+        while let Some(k) = map.next_key::<Node>()? {
+            let v = map.next_value::<Node>()?;
+            let k = match k {
+                Node::Str(s) => s,
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "map key {} is not a string",
+                        other.kind()
+                    )));
+                }
+            };
+            if k == "<<" {
+                // YAML merge key: the merged maps' keys, the first map winning in a list.
+                let maps = match v {
+                    Node::Map(m) => vec![m],
+                    Node::Seq(items) => items
+                        .into_iter()
+                        .rev()
+                        .map(|i| match i {
+                            Node::Map(m) => Ok(m),
+                            _ => Err(de::Error::custom("a `<<` merge list may hold only maps")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        return Err(de::Error::custom(
+                            "a `<<` merge value must be a map or a list of maps",
+                        ))
+                    }
+                };
+                for m in maps {
+                    for (mk, mv) in m {
+                        put(&mut raw, mk, mv);
+                    }
+                }
+                continue;
+            }
+            put(&mut raw, k, v);
+        }
+        let mut out = BTreeMap::new();
+        for (k, v) in raw {
+            insert_dotted(&mut out, &k, v).map_err(de::Error::custom)?;
+        }
+        Ok(Node::Map(out))
+    }
+
+    // A value with a custom YAML tag (`!foo x`): Go's parser keeps the value, so does eprgen.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
+        let (_tag, variant) = data.variant::<String>()?;
+        de::VariantAccess::newtype_variant::<Node>(variant)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+/// A map kept untyped (index template settings and mappings): must be a map when present.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeMap(pub BTreeMap<String, Node>);
+
+impl<'de> Deserialize<'de> for NodeMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NodeMap, D::Error> {
+        // deserialize_map refuses anything but a map (or null) with the key path.
+        match d.deserialize_map(NodeVisitor)? {
+            Node::Map(m) => Ok(NodeMap(m)),
+            _ => Ok(NodeMap::default()),
+        }
+    }
+}
+
+impl NodeMap {
+    /// JSON of a Go `map[string]interface{}` filled by go-ucfg: entries whose value comes out as
+    /// nil (null, or an empty map) are not set at all at this top level.
+    pub fn to_json(&self) -> Result<serde_json::Map<String, Value>, String> {
+        let mut out = serde_json::Map::new();
+        for (k, v) in &self.0 {
+            let j = v.to_json().map_err(|e| format!("{k}: {e}"))?;
+            if !j.is_null() {
+                out.insert(k.clone(), j);
+            }
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// go-ucfg style deserializer over a Node
+// ---------------------------------------------------------------------------------------------
+
+/// A manifest that does not fit the expected types: the dotted key path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeError {
+    pub path: Option<String>,
+    pub msg: String,
+}
+
+impl fmt::Display for TypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) if !p.is_empty() => write!(f, "{p}: {}", self.msg),
+            _ => f.write_str(&self.msg),
+        }
+    }
+}
+
+impl std::error::Error for TypeError {}
+
+impl de::Error for TypeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        TypeError {
+            path: None,
+            msg: msg.to_string(),
+        }
+    }
+}
+
+/// Fill a typed struct from a node with go-ucfg's conversions.
+pub fn from_node<'a, T: Deserialize<'a>>(node: &'a Node) -> Result<T, TypeError> {
+    T::deserialize(NodeDe {
+        node,
+        path: String::new(),
+    })
+}
+
+struct NodeDe<'a> {
+    node: &'a Node,
+    path: String,
+}
+
+impl<'a> NodeDe<'a> {
+    fn err(&self, msg: String) -> TypeError {
+        TypeError {
+            path: Some(self.path.clone()),
+            msg,
+        }
+    }
+
+    /// Attach this node's path to an error raised by a visitor at this level.
+    fn at<T>(&self, r: Result<T, TypeError>) -> Result<T, TypeError> {
+        r.map_err(|mut e| {
+            if e.path.is_none() {
+                e.path = Some(self.path.clone());
+            }
+            e
+        })
+    }
+}
+
+/// go-ucfg's string-to-bool: Go's `strconv.ParseBool`, plus YAML 1.1's words, which Go's YAML
+/// parser reads as booleans before go-ucfg sees them (`multiple: yes`).
+fn parse_bool_like(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+struct SeqDe<'a> {
+    items: std::slice::Iter<'a, Node>,
+    path: String,
+    idx: usize,
+}
+
+impl<'de, 'a: 'de> SeqAccess<'de> for SeqDe<'a> {
+    type Error = TypeError;
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, TypeError> {
+        let Some(node) = self.items.next() else {
+            return Ok(None);
+        };
+        let path = if self.path.is_empty() {
+            self.idx.to_string()
+        } else {
+            format!("{}.{}", self.path, self.idx)
+        };
+        self.idx += 1;
+        seed.deserialize(NodeDe { node, path }).map(Some)
+    }
+}
+
+struct MapDe<'a> {
+    entries: std::collections::btree_map::Iter<'a, String, Node>,
+    value: Option<(&'a String, &'a Node)>,
+    path: String,
+}
+
+impl<'de, 'a: 'de> MapAccess<'de> for MapDe<'a> {
+    type Error = TypeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, TypeError> {
+        let Some((k, v)) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.value = Some((k, v));
+        seed.deserialize(k.as_str().into_deserializer()).map(Some)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, TypeError> {
+        let (k, node) = self.value.take().expect("next_value after next_key");
+        let path = if self.path.is_empty() {
+            k.clone()
+        } else {
+            format!("{}.{k}", self.path)
+        };
+        seed.deserialize(NodeDe { node, path })
+    }
+}
+
+static EMPTY: BTreeMap<String, Node> = BTreeMap::new();
+
+impl<'de, 'a: 'de> Deserializer<'de> for NodeDe<'a> {
+    type Error = TypeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        let r = match self.node {
+            Node::Null => v.visit_unit(),
+            Node::Bool(b) => v.visit_bool(*b),
+            Node::Int(i) => v.visit_i64(*i),
+            Node::Uint(u) => v.visit_u64(*u),
+            Node::Float(f) => v.visit_f64(*f),
+            Node::Str(s) => v.visit_str(s),
+            Node::Seq(_) => return self.deserialize_seq(v),
+            Node::Map(m) => v.visit_map(MapDe {
+                entries: m.iter(),
+                value: None,
+                path: self.path.clone(),
+            }),
+        };
+        self.at(r)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        let b = match self.node {
+            Node::Bool(b) => *b,
+            // A null leaves the Go field at its zero value.
+            Node::Null => false,
+            Node::Str(s) => match parse_bool_like(s) {
+                Some(b) => b,
+                None => return Err(self.err(format!("expected a boolean, found the string {s:?}"))),
+            },
+            other => return Err(self.err(format!("expected a boolean, found {}", other.kind()))),
+        };
+        self.at(v.visit_bool(b))
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        let s = match self.node {
+            Node::Str(s) => return self.at(v.visit_str(s)),
+            Node::Null => String::new(),
+            Node::Bool(b) => b.to_string(),
+            Node::Int(i) => i.to_string(),
+            Node::Uint(u) => u.to_string(),
+            Node::Float(f) => go_format_v(*f),
+            other => return Err(self.err(format!("expected a string, found {}", other.kind()))),
+        };
+        self.at(v.visit_string(s))
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        self.deserialize_str(v)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        match self.node {
+            Node::Null => self.at(v.visit_none()),
+            _ => v.visit_some(self),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        let items: &'a [Node] = match self.node {
+            Node::Seq(items) => items,
+            Node::Null => &[],
+            // go-ucfg reads a single value where a list is expected as a list of one.
+            Node::Str(_) => std::slice::from_ref(self.node),
+            other => return Err(self.err(format!("expected a list, found {}", other.kind()))),
+        };
+        let path = self.path.clone();
+        self.at(v.visit_seq(SeqDe {
+            items: items.iter(),
+            path,
+            idx: 0,
+        }))
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        let m: &'a BTreeMap<String, Node> = match self.node {
+            Node::Map(m) => m,
+            Node::Null => &EMPTY,
+            other => return Err(self.err(format!("expected a map, found {}", other.kind()))),
+        };
+        let path = self.path.clone();
+        self.at(v.visit_map(MapDe {
+            entries: m.iter(),
+            value: None,
+            path,
+        }))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, TypeError> {
+        self.deserialize_map(v)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, TypeError> {
+        v.visit_newtype_struct(self)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, TypeError> {
+        v.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit unit_struct
+        tuple tuple_struct enum identifier
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Package manifest
+// ---------------------------------------------------------------------------------------------
+
+/// `manifest.yml` at the root of a package, with the fields EPR reads. After [`super::load`],
+/// the defaults EPR applies are filled in (type, license, release, image paths, `multiple`...).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PackageManifest {
+    pub format_version: String,
+    pub name: String,
+    pub title: Option<String>,
+    pub version: String,
+    pub release: String,
+    pub source: Option<Source>,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub icons: Vec<Image>,
+    pub policy_templates_behavior: String,
+    pub conditions: Option<Conditions>,
+    pub owner: Option<Owner>,
+    /// `None` when the key is absent or null.
+    pub categories: Option<Vec<String>>,
+    pub discovery: Option<Discovery>,
+    pub deprecated: Option<Deprecated>,
+    pub requires: Option<Requirements>,
+    pub group: String,
+    pub license: String,
+    pub screenshots: Vec<Image>,
+    pub policy_templates: Vec<PolicyTemplate>,
+    pub vars: Vec<Variable>,
+    pub elasticsearch: Option<PackageElasticsearch>,
+    pub agent: Option<PackageAgent>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Source {
+    pub license: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Conditions {
+    pub kibana: Option<VersionCondition>,
+    pub elastic: Option<ElasticConditions>,
+    pub agent: Option<VersionCondition>,
+}
+
+/// `conditions.kibana` / `conditions.agent`: a version constraint string (not checked here).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct VersionCondition {
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ElasticConditions {
+    pub subscription: String,
+    pub capabilities: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Owner {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub github: String,
+}
+
+/// An icon or screenshot. `path` is the URL path EPR computes from `src`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Image {
+    pub src: String,
+    pub path: String,
+    pub title: String,
+    pub size: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PolicyTemplate {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub data_streams: Vec<String>,
+    pub inputs: Vec<Input>,
+    pub multiple: Option<bool>,
+    pub icons: Vec<Image>,
+    /// `None` when the key is absent or null; EPR's /categories treats that apart from `[]`.
+    pub categories: Option<Vec<String>>,
+    pub screenshots: Vec<Image>,
+    pub readme: Option<String>,
+    pub deployment_modes: Option<DeploymentModes>,
+    /// Input packages: the data stream type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Input packages: the input type.
+    pub input: String,
+    pub ingestion_method: String,
+    pub template_path: String,
+    pub deprecated: Option<Deprecated>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DeploymentModes {
+    pub default: Option<DefaultDeploymentMode>,
+    pub agentless: Option<AgentlessDeploymentMode>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DefaultDeploymentMode {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AgentlessDeploymentMode {
+    pub enabled: bool,
+    pub is_default: Option<bool>,
+    pub release: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Input {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub package: String,
+    pub vars: Vec<Variable>,
+    pub title: String,
+    pub description: String,
+    pub streams: Vec<Stream>,
+    pub template_path: String,
+    pub input_group: String,
+    pub deployment_modes: Vec<String>,
+    pub deprecated: Option<Deprecated>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Stream {
+    pub input: String,
+    pub package: String,
+    pub vars: Vec<Variable>,
+    pub data_stream: String,
+    pub template_path: String,
+    pub title: String,
+    pub description: String,
+    pub enabled: Option<bool>,
+    pub ingestion_method: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Variable {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub description: String,
+    pub multi: bool,
+    pub required: bool,
+    pub show_user: bool,
+    /// Any YAML value; `None` when absent or null.
+    pub default: Option<Node>,
+    pub deprecated: Option<Deprecated>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Deprecated {
+    pub since: String,
+    pub description: String,
+    pub replaced_by: Option<ReplacedBy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ReplacedBy {
+    pub package: String,
+    pub policy_template: String,
+    pub input: String,
+    pub data_stream: String,
+    pub variable: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PackageElasticsearch {
+    pub privileges: Option<ClusterPrivileges>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ClusterPrivileges {
+    pub cluster: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PackageAgent {
+    pub privileges: Option<RootPrivileges>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RootPrivileges {
+    pub root: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Discovery {
+    pub fields: Vec<Named>,
+    pub datasets: Vec<Named>,
+}
+
+/// A discovery field or dataset: `{name: ...}`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Named {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Requirements {
+    pub input: Vec<Requirement>,
+    pub content: Vec<Requirement>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Requirement {
+    pub package: String,
+    pub version: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data stream manifest
+// ---------------------------------------------------------------------------------------------
+
+/// `data_stream/<dir>/manifest.yml`. After loading, `dataset`, `release`, stream defaults and
+/// the default ingest pipeline are filled in as EPR does.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DataStreamManifest {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub dataset: String,
+    pub hidden: bool,
+    pub ilm_policy: String,
+    pub dataset_is_prefix: bool,
+    pub title: String,
+    pub release: String,
+    /// Deprecated in the spec in favour of `elasticsearch.ingest_pipeline.name`.
+    pub ingest_pipeline: String,
+    pub streams: Vec<Stream>,
+    /// EPR sets these from the package name and the folder, but a manifest key overrides them
+    /// (its Go struct reads untagged fields by their lowercased name).
+    pub package: Option<String>,
+    pub path: Option<String>,
+    pub elasticsearch: Option<DataStreamElasticsearch>,
+    pub agent: Option<PackageAgent>,
+    pub deprecated: Option<Deprecated>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DataStreamElasticsearch {
+    pub index_template: IndexTemplate,
+    pub ingest_pipeline: IngestPipelineRef,
+    pub privileges: Option<IndexPrivileges>,
+}
+
+/// Written out by EPR as the flat keys `index_template.settings` / `index_template.mappings`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct IndexTemplate {
+    pub settings: NodeMap,
+    pub mappings: NodeMap,
+}
+
+/// Written out by EPR as the flat key `ingest_pipeline.name`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct IngestPipelineRef {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct IndexPrivileges {
+    pub indices: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(yaml: &str) -> Result<PackageManifest, String> {
+        let n = parse_yaml(yaml)?;
+        from_node(&n).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn dotted_keys_expand_at_every_level() {
+        let n = parse_yaml("owner.github: x\nowner:\n  type: elastic\na:\n  - b.c: 1\n").unwrap();
+        let want = parse_yaml("owner: {github: x, type: elastic}\na: [{b: {c: 1}}]\n").unwrap();
+        assert_eq!(n, want);
+        let m =
+            pkg("conditions:\n  kibana.version: '^8.0.0'\n  elastic.capabilities: [a]\n").unwrap();
+        let c = m.conditions.unwrap();
+        assert_eq!(c.kibana.unwrap().version, "^8.0.0");
+        assert_eq!(c.elastic.unwrap().capabilities, Some(vec!["a".to_string()]));
+        // Inside untyped values too.
+        let n = parse_yaml("default: {x.y: 1}\n").unwrap();
+        assert_eq!(n, parse_yaml("default: {x: {y: 1}}\n").unwrap());
+    }
+
+    #[test]
+    fn conflicting_dotted_keys_are_refused() {
+        let e = parse_yaml("a.b: 1\na:\n  b: 2\n").unwrap_err();
+        assert!(e.contains("duplicate key `a.b`"), "{e}");
+        let e = parse_yaml("a: 1\na.b: 2\n").unwrap_err();
+        assert!(e.contains("conflicts"), "{e}");
+        // A null never overrides, and a repeated plain key keeps its last value.
+        assert_eq!(
+            parse_yaml("a.b: 1\na: ~\n").unwrap(),
+            parse_yaml("a: {b: 1}").unwrap()
+        );
+        assert_eq!(
+            parse_yaml("a: 1\na: 2\n").unwrap(),
+            parse_yaml("a: 2").unwrap()
+        );
+    }
+
+    #[test]
+    fn merge_keys_and_tags() {
+        let n = parse_yaml("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n").unwrap();
+        assert_eq!(
+            n,
+            parse_yaml("base: {x: 1, y: 2}\nc: {x: 1, y: 3}\n").unwrap()
+        );
+        assert_eq!(
+            parse_yaml("a: !foo bar").unwrap(),
+            parse_yaml("a: bar").unwrap()
+        );
+    }
+
+    #[test]
+    fn non_string_keys_are_refused() {
+        assert!(parse_yaml("1: a").unwrap_err().contains("not a string"));
+        assert!(parse_yaml("~: a").unwrap_err().contains("not a string"));
+    }
+
+    #[test]
+    fn scalars_convert_like_ucfg() {
+        let m = pkg("version: 1.0\ntitle: 12\nname: true\ndescription: 1e6\nformat_version: -3\n")
+            .unwrap();
+        assert_eq!(m.version, "1");
+        assert_eq!(m.title.as_deref(), Some("12"));
+        assert_eq!(m.name, "true");
+        assert_eq!(m.description, "1e+06");
+        assert_eq!(m.format_version, "-3");
+        let m = pkg("categories: web\npolicy_templates:\n  - multiple: 'false'\n  - multiple: yes\n  - multiple: ~\n")
+            .unwrap();
+        assert_eq!(m.categories, Some(vec!["web".to_string()]));
+        let mult: Vec<_> = m.policy_templates.iter().map(|p| p.multiple).collect();
+        assert_eq!(mult, [Some(false), Some(true), None]);
+        let m = pkg("categories: [5, true]\n").unwrap();
+        assert_eq!(
+            m.categories,
+            Some(vec!["5".to_string(), "true".to_string()])
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_errors_with_their_path() {
+        assert_eq!(
+            pkg("name: [a]").unwrap_err(),
+            "name: expected a string, found a list"
+        );
+        assert_eq!(
+            pkg("categories: 5").unwrap_err(),
+            "categories: expected a list, found a number"
+        );
+        assert_eq!(
+            pkg("categories: {a: b}").unwrap_err(),
+            "categories: expected a list, found a map"
+        );
+        assert_eq!(
+            pkg("policy_templates:\n  - inputs:\n      - vars:\n          - multi: 3\n")
+                .unwrap_err(),
+            "policy_templates.0.inputs.0.vars.0.multi: expected a boolean, found a number"
+        );
+        assert_eq!(
+            pkg("policy_templates:\n  - multiple: maybe\n").unwrap_err(),
+            "policy_templates.0.multiple: expected a boolean, found the string \"maybe\""
+        );
+        assert_eq!(
+            pkg("owner: x").unwrap_err(),
+            "owner: expected a map, found a string"
+        );
+        let n = parse_yaml("elasticsearch:\n  index_template.settings: 5\n").unwrap();
+        let e = from_node::<DataStreamManifest>(&n).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "elasticsearch.index_template.settings: expected a map, found a number"
+        );
+    }
+
+    #[test]
+    fn absent_null_and_empty_are_told_apart_where_epr_does() {
+        let m = pkg(
+            "policy_templates:\n  - name: a\n  - name: b\n    categories: []\n  - categories: ~\n",
+        )
+        .unwrap();
+        let cats: Vec<_> = m
+            .policy_templates
+            .iter()
+            .map(|p| p.categories.clone())
+            .collect();
+        assert_eq!(cats, [None, Some(vec![]), None]);
+        let m = pkg("elasticsearch: {}\nsource: ~\n").unwrap();
+        assert!(m.elasticsearch.is_some());
+        assert!(m.source.is_none());
+    }
+
+    #[test]
+    fn untyped_values_to_json() {
+        let n = parse_yaml("b: 1\na: [1.5, -2, {}, {z: ~}]\nc: {}\n").unwrap();
+        assert_eq!(
+            n.to_json().unwrap().to_string(),
+            r#"{"a":[1.5,-2,null,{"z":null}],"b":1,"c":null}"#
+        );
+        let Node::Map(m) = n else { panic!() };
+        let top = NodeMap(m).to_json().unwrap();
+        assert_eq!(
+            Value::Object(top).to_string(),
+            r#"{"a":[1.5,-2,null,{"z":null}],"b":1}"#
+        );
+        assert!(parse_yaml("a: .inf").unwrap().to_json().is_err());
+    }
+}
