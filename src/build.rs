@@ -82,6 +82,8 @@ pub struct BuildReport {
 /// A package that loaded and whose files are written into the staging folder.
 struct Rendered {
     package: Package,
+    kibana: Option<Constraint>,
+    agent: Option<Constraint>,
     stage: Option<Stage>,
     source: &'static str,
     files: Vec<(RelPath, Written, String, CacheKind)>,
@@ -165,7 +167,15 @@ fn constraints(pkg: &Package, fs: &PackageFs) -> (Option<Constraint>, Option<Con
     (k, a, bad)
 }
 
-fn load_one(raw: &read::RawPackage, limits: Limits) -> std::result::Result<(PackageFs, Package, Entry), Vec<Invalid>> {
+/// A loaded package with its parsed conditions.
+struct Loaded {
+    fs: PackageFs,
+    package: Package,
+    kibana: Option<Constraint>,
+    agent: Option<Constraint>,
+}
+
+fn load_one(raw: &read::RawPackage, limits: Limits) -> std::result::Result<Loaded, Vec<Invalid>> {
     let fs = PackageFs::open(&raw.origin, limits).map_err(|e| vec![e])?;
     if !fs.is_file("manifest.yml") {
         return Err(vec![Invalid::new(fs.display_path("manifest.yml"), "missing manifest.yml")]);
@@ -177,17 +187,12 @@ fn load_one(raw: &read::RawPackage, limits: Limits) -> std::result::Result<(Pack
     if !bad.is_empty() {
         return Err(bad);
     }
-    let entry = crate::catalog::entry_of(&pkg, kibana, agent);
-    Ok((fs, pkg, entry))
+    Ok(Loaded { fs, package: pkg, kibana, agent })
 }
 
-fn render_one(
-    staging: &Staging,
-    raw: &read::RawPackage,
-    fs: &PackageFs,
-    package: Package,
-    cache: &CacheTimes,
-) -> Result<Rendered> {
+fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Result<Rendered> {
+    let Loaded { fs, package, kibana, agent } = loaded;
+    let fs = &fs;
     let (name, version) = (package.name.clone(), package.version.to_string());
     let base = format!("package/{name}/{version}");
     let mut files = Vec::new();
@@ -208,12 +213,10 @@ fn render_one(
         content.update(w.blake3.as_bytes());
         files.push((r, w, ct, CacheKind::CatchAll));
     }
-    // The package JSON; moved aside only if the package has its own root `index.json`.
+    // The package JSON is written once deprecations are known across versions (`write_info`);
+    // it moves aside only if the package has its own root `index.json`.
     let info_name = if fs.is_file("index.json") { "index.eprgen.json" } else { "index.json" };
     let info = rel(format!("{base}/{info_name}"))?;
-    let body = gojson::to_go_pretty(&package.info_json());
-    let w = staging.write(&info, body.as_bytes())?;
-    files.push((info.clone(), w, headers::JSON.to_string(), CacheKind::Index));
     // The zip: an input zip is served as it is, a folder is zipped deterministically.
     let zip = rel(format!("epr/{name}/{name}-{version}.zip"))?;
     let w = match (&raw.origin, fs.zip_bytes()) {
@@ -237,9 +240,10 @@ fn render_one(
         files.push((r.clone(), w, headers::content_type(r.as_str(), &head), CacheKind::CatchAll));
         sig = Some(r.to_string());
     }
-    let _ = cache;
     Ok(Rendered {
         package,
+        kibana,
+        agent,
         stage: raw.stage,
         source: if matches!(raw.origin, Origin::Zip(_)) { "zip" } else { "dir" },
         files,
@@ -292,11 +296,11 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
     let t = Instant::now();
     progress(2, steps, "loading and rendering packages");
     let staging = Staging::begin(&opts.out)?;
-    let results: Vec<std::result::Result<Option<(Rendered, Entry)>, Error>> = found
+    let results: Vec<std::result::Result<Option<Rendered>, Error>> = found
         .packages
         .par_iter()
         .map(|raw| match load_one(raw, opts.limits) {
-            Ok((fs, pkg, entry)) => render_one(&staging, raw, &fs, pkg, &opts.cache).map(|r| Some((r, entry))),
+            Ok(loaded) => render_one(&staging, raw, loaded).map(Some),
             Err(bad) => {
                 for b in &bad {
                     tracing::warn!("{b}");
@@ -327,7 +331,26 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
 
     let t = Instant::now();
     progress(3, steps, "planning the answer space");
-    let entries: Vec<Entry> = rendered.iter().map(|(_, e)| e.clone()).collect();
+    // EPR shows the newest deprecation notice of a name on all its versions, per indexer (all
+    // zips are one, all folders another).
+    let (mut zips, mut dirs): (Vec<&mut Rendered>, Vec<&mut Rendered>) =
+        rendered.iter_mut().partition(|r| r.source == "zip");
+    package::propagate_deprecation(zips.iter_mut().map(|r| &mut r.package));
+    package::propagate_deprecation(dirs.iter_mut().map(|r| &mut r.package));
+    let infos: Vec<Result<(RelPath, Written)>> = rendered
+        .par_iter()
+        .map(|r| {
+            let info = rel(r.route.info.clone())?;
+            let body = gojson::to_go_pretty(&r.package.info_json());
+            Ok((info.clone(), staging.write(&info, body.as_bytes())?))
+        })
+        .collect();
+    for (r, w) in rendered.iter_mut().zip(infos) {
+        let (info, w) = w?;
+        r.files.push((info, w, headers::JSON.to_string(), CacheKind::Index));
+    }
+    let entries: Vec<Entry> =
+        rendered.iter().map(|r| crate::catalog::entry_of(&r.package, r.kibana.clone(), r.agent.clone())).collect();
     let space = plan::plan(&entries);
     timings.push(("plan", t.elapsed().as_millis()));
     tracing::info!(
@@ -368,7 +391,7 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
     routes.paths.insert("/index.json".into(), "index.json".into());
     routes.paths.insert("/favicon.ico".into(), "favicon.ico".into());
     let mut packages_meta = BTreeMap::new();
-    for (r, _) in &rendered {
+    for r in &rendered {
         let (n, v) = (r.package.name.clone(), r.package.version.to_string());
         routes.packages.entry(n.clone()).or_default().insert(v.clone(), r.route.clone());
         packages_meta.insert(
@@ -395,7 +418,7 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
     let t = Instant::now();
     let mut manifest_files = BTreeMap::new();
     let mut total = 0u64;
-    let all = rendered.iter().flat_map(|(r, _)| r.files.iter()).chain(files.iter());
+    let all = rendered.iter().flat_map(|r| r.files.iter()).chain(files.iter());
     for (r, w, ct, kind) in all {
         let modified = previous
             .as_ref()

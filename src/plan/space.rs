@@ -1,0 +1,656 @@
+//! The answer space of /search and /categories: which dimensions, which value classes, how a
+//! query is reduced to one class per dimension (the canonical query), and the builder hooks
+//! that compute candidate sets and answers through the catalog's own semantics.
+//!
+//! Correctness rests on two facts, both checked by property tests: the class key of a value
+//! determines every package's per-dimension predicate, and the per-package filter of a whole
+//! query is the conjunction of the per-dimension ones.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use semver::{BuildMetadata, Prerelease, Version};
+
+use super::classes::{self, ABSENT};
+use super::diagram::{BuildDim, Builder, Class, Modes, Set, Space};
+use super::routes::{Diagram, Dim, DimKind};
+use crate::catalog::categories;
+use crate::catalog::categories_list;
+use crate::catalog::entry::Entry;
+use crate::catalog::query::{CategoriesFilter, DiscoveryFilter, SearchFilter};
+use crate::catalog::search;
+use crate::package::gojson;
+use crate::plan::constraint::precedence;
+use crate::render::headers::CacheKind;
+
+/// Distinct answer bodies by blake3, with the cache kind of their endpoint.
+pub type Bodies = BTreeMap<String, (Vec<u8>, CacheKind)>;
+
+/// Everything the planner hands on.
+pub struct Planned {
+    pub search: Diagram,
+    pub categories: Diagram,
+    pub bodies: Bodies,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Class keys: the canonical query. One function per dimension kind, shared by the builder (to
+// name the classes of its representatives) and by every router.
+
+fn strip(v: &Version) -> Version {
+    let mut v = v.clone();
+    v.build = BuildMetadata::EMPTY;
+    v
+}
+
+/// A version among sorted points: `k` (strictly between points k-1 and k, a release), `k-`
+/// (a prerelease there), `k-~t` (a prerelease tagged exactly `t`, one of `tags`), `k=` (point k).
+pub fn version_key(points: &[Version], tags: &[String], v: &Version) -> String {
+    let v = strip(v);
+    let k = points.partition_point(|p| precedence(p, &v) == Ordering::Less);
+    if k < points.len() && precedence(&points[k], &v) == Ordering::Equal {
+        return format!("{k}=");
+    }
+    if v.pre.is_empty() {
+        return format!("{k}");
+    }
+    match tags.iter().find(|t| t.as_str() == v.pre.as_str()) {
+        Some(t) => format!("{k}-~{t}"),
+        None => format!("{k}-"),
+    }
+}
+
+fn bits(it: impl Iterator<Item = bool>) -> String {
+    it.map(|b| if b { '1' } else { '0' }).collect()
+}
+
+/// Discovery: which of the distinct field sets pass every `fields:` filter, and which of the
+/// distinct dataset sets hit every `datasets:` filter (`-` where there is no such filter).
+pub fn discovery_key(field_sets: &[Vec<String>], dataset_sets: &[Vec<String>], d: &BTreeSet<DiscoveryFilter>) -> String {
+    if d.is_empty() {
+        return ABSENT.into();
+    }
+    let fields: Vec<&BTreeSet<String>> =
+        d.iter().filter_map(|x| if let DiscoveryFilter::Fields(s) = x { Some(s) } else { None }).collect();
+    let datasets: Vec<&BTreeSet<String>> =
+        d.iter().filter_map(|x| if let DiscoveryFilter::Datasets(s) = x { Some(s) } else { None }).collect();
+    let f = if fields.is_empty() {
+        ABSENT.to_string()
+    } else {
+        bits(field_sets.iter().map(|p| fields.iter().all(|q| p.iter().all(|x| q.contains(x)))))
+    };
+    let s = if datasets.is_empty() {
+        ABSENT.to_string()
+    } else {
+        bits(dataset_sets.iter().map(|p| datasets.iter().all(|q| p.iter().any(|x| q.contains(x)))))
+    };
+    format!("f{f}d{s}")
+}
+
+/// The parsed value of one dimension, whatever the endpoint.
+enum Value<'a> {
+    Bool(bool),
+    Version(Option<&'a Version>),
+    Name(Option<&'a str>),
+    Set(Option<&'a BTreeSet<String>>),
+    Discovery(&'a BTreeSet<DiscoveryFilter>),
+}
+
+fn key_of(dim: &Dim, points: &[Version], v: Value<'_>) -> String {
+    match v {
+        Value::Bool(b) => classes::bool_key(b),
+        Value::Version(None) => ABSENT.into(),
+        Value::Version(Some(v)) => version_key(points, &dim.sets.first().cloned().unwrap_or_default(), v),
+        Value::Name(n) => classes::name_key(&dim.values, n),
+        Value::Set(None) => ABSENT.into(),
+        Value::Set(Some(s)) => {
+            let items: Vec<String> = s.iter().cloned().collect();
+            classes::set_key(&dim.values, Some(&items))
+        }
+        Value::Discovery(d) => discovery_key(&dim.sets, &dim.sets2, d),
+    }
+}
+
+fn search_value<'a>(f: &'a SearchFilter, name: &str) -> Value<'a> {
+    match name {
+        "experimental" => Value::Bool(f.experimental),
+        "package" => Value::Name(f.package.as_deref()),
+        "type" => Value::Name(f.package_type.as_deref()),
+        "prerelease" => Value::Bool(f.prerelease),
+        "kibana.version" => Value::Version(f.kibana_version.as_ref()),
+        "agent.version" => Value::Version(f.agent_version.as_ref()),
+        "capabilities" => Value::Set(f.capabilities.as_ref()),
+        "spec.min" => Value::Version(f.spec_min.as_ref()),
+        "spec.max" => Value::Version(f.spec_max.as_ref()),
+        "discovery" => Value::Discovery(&f.discovery),
+        "all" => Value::Bool(f.all),
+        "category" => Value::Name(f.category.as_deref()),
+        other => unreachable!("no /search dimension {other}"),
+    }
+}
+
+fn categories_value<'a>(f: &'a CategoriesFilter, name: &str) -> Value<'a> {
+    match name {
+        "experimental" => Value::Bool(f.experimental),
+        "prerelease" => Value::Bool(f.prerelease),
+        "kibana.version" => Value::Version(f.kibana_version.as_ref()),
+        "agent.version" => Value::Version(f.agent_version.as_ref()),
+        "capabilities" => Value::Set(f.capabilities.as_ref()),
+        "spec.min" => Value::Version(f.spec_min.as_ref()),
+        "spec.max" => Value::Version(f.spec_max.as_ref()),
+        "discovery" => Value::Discovery(&f.discovery),
+        "include_policy_templates" => Value::Bool(f.include_policy_templates),
+        other => unreachable!("no /categories dimension {other}"),
+    }
+}
+
+/// Parsed points of a version dimension (kept as strings in the route table).
+pub fn dim_points(dim: &Dim) -> Vec<Version> {
+    if !matches!(dim.kind, DimKind::Version | DimKind::Spec) {
+        return Vec::new();
+    }
+    dim.values.iter().map(|s| Version::parse(s).expect("route table points are semver")).collect()
+}
+
+/// The class key of every dimension for a parsed /search query.
+pub fn search_keys(d: &Diagram, points: &[Vec<Version>], f: &SearchFilter) -> Vec<String> {
+    d.dims.iter().zip(points).map(|(dim, p)| key_of(dim, p, search_value(f, &dim.name))).collect()
+}
+
+pub fn categories_keys(d: &Diagram, points: &[Vec<Version>], f: &CategoriesFilter) -> Vec<String> {
+    d.dims.iter().zip(points).map(|(dim, p)| key_of(dim, p, categories_value(f, &dim.name))).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dimensions and their classes, from the catalog.
+
+fn sorted_points(mut v: Vec<Version>) -> Vec<Version> {
+    for p in v.iter_mut() {
+        *p = strip(p);
+    }
+    v.sort_by(precedence);
+    v.dedup_by(|a, b| precedence(a, b) == Ordering::Equal);
+    v
+}
+
+fn smallest_release_above(p: &Version) -> Version {
+    if p.pre.is_empty() {
+        Version::new(p.major, p.minor, p.patch + 1)
+    } else {
+        Version::new(p.major, p.minor, p.patch)
+    }
+}
+
+fn with_pre(mut v: Version, pre: &str) -> Version {
+    v.pre = Prerelease::new(pre).expect("valid prerelease");
+    v
+}
+
+fn smallest_prerelease_above(p: &Version) -> Version {
+    if p.pre.is_empty() {
+        with_pre(Version::new(p.major, p.minor, p.patch + 1), "0")
+    } else {
+        let pre = format!("{}.0", p.pre);
+        with_pre(Version::new(p.major, p.minor, p.patch), &pre)
+    }
+}
+
+/// Candidate representatives of a version dimension: every class has its smallest member here.
+fn version_candidates(points: &[Version], tags: &[String], spec: bool) -> Vec<Version> {
+    let mut out = vec![Version::new(0, 0, 0), with_pre(Version::new(0, 0, 0), "0")];
+    for t in tags {
+        out.push(with_pre(Version::new(0, 0, 0), t));
+    }
+    for p in points {
+        out.push(p.clone());
+        if spec {
+            // spec.min/spec.max are MAJOR.MINOR only: the next value above M.m.0 is M.(m+1).0.
+            let next = Version::new(p.major, p.minor + 1, 0);
+            out.push(with_pre(next.clone(), "0"));
+            out.push(next);
+        } else {
+            out.push(smallest_release_above(p));
+            out.push(smallest_prerelease_above(p));
+            for t in tags {
+                for base in [Version::new(p.major, p.minor, p.patch), Version::new(p.major, p.minor, p.patch + 1)] {
+                    let v = with_pre(base, t);
+                    if precedence(&v, p) == Ordering::Greater {
+                        out.push(v);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn version_dim_classes(dim: &Dim, spec: bool) -> Vec<Class> {
+    let points = dim_points(dim);
+    let tags = dim.sets.first().cloned().unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    let mut out = vec![Class { key: ABSENT.into(), value: None }];
+    seen.insert(ABSENT.to_string());
+    for v in version_candidates(&points, &tags, spec) {
+        let key = version_key(&points, &tags, &v);
+        if seen.insert(key.clone()) {
+            let value = if spec {
+                let mut s = format!("{}.{}", v.major, v.minor);
+                if !v.pre.is_empty() {
+                    s.push('-');
+                    s.push_str(v.pre.as_str());
+                }
+                s
+            } else {
+                v.to_string()
+            };
+            out.push(Class { key, value: Some(value) });
+        }
+    }
+    out
+}
+
+/// Most distinct discovery sets (or dataset names) a catalog may have: classes are subsets.
+pub const MAX_DISCOVERY: usize = 12;
+
+fn discovery_classes(dim: &Dim, datasets: &[String]) -> Vec<Class> {
+    // A name no package uses, for a `fields:` filter that no field set passes.
+    let none = "eprgen.none".to_string();
+    let mut field_options: Vec<Option<String>> = vec![None];
+    let m = dim.sets.len().min(MAX_DISCOVERY);
+    for mask in 0u32..(1u32 << m) {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for (j, s) in dim.sets.iter().enumerate().take(m) {
+            if mask >> j & 1 == 1 {
+                names.extend(s.iter().cloned());
+            }
+        }
+        if names.is_empty() {
+            names.insert(none.clone());
+        }
+        field_options.push(Some(format!("fields:{}", names.into_iter().collect::<Vec<_>>().join(","))));
+    }
+    // Datasets: single filters over every subset of known names, then their conjunctions.
+    let n = datasets.len().min(MAX_DISCOVERY);
+    let mut singles: Vec<String> = Vec::new();
+    for mask in 0u32..(1u32 << n) {
+        let mut names: Vec<&str> = (0..n).filter(|i| mask >> i & 1 == 1).map(|i| datasets[i].as_str()).collect();
+        if names.is_empty() {
+            names.push(&none);
+        }
+        singles.push(format!("datasets:{}", names.join(",")));
+    }
+    let vector = |terms: &[String]| -> String {
+        let d: BTreeSet<DiscoveryFilter> = terms
+            .iter()
+            .map(|t| parse_discovery(t))
+            .collect();
+        discovery_key(&[], &dim.sets2, &d)
+    };
+    let mut combos: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in &singles {
+        combos.entry(vector(std::slice::from_ref(s))).or_insert_with(|| vec![s.clone()]);
+    }
+    loop {
+        let mut added = false;
+        let current: Vec<Vec<String>> = combos.values().cloned().collect();
+        for a in &current {
+            for s in &singles {
+                let mut terms = a.clone();
+                terms.push(s.clone());
+                let k = vector(&terms);
+                if !combos.contains_key(&k) {
+                    combos.insert(k, terms);
+                    added = true;
+                }
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    let mut dataset_options: Vec<Option<Vec<String>>> = vec![None];
+    dataset_options.extend(combos.into_values().map(Some));
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in &field_options {
+        for d in &dataset_options {
+            let mut terms: Vec<String> = Vec::new();
+            if let Some(f) = f {
+                terms.push(f.clone());
+            }
+            if let Some(d) = d {
+                terms.extend(d.iter().cloned());
+            }
+            let filters: BTreeSet<DiscoveryFilter> = terms.iter().map(|t| parse_discovery(t)).collect();
+            let key = discovery_key(&dim.sets, &dim.sets2, &filters);
+            if seen.insert(key.clone()) {
+                let value = if terms.is_empty() { None } else { Some(terms.join("\u{0}")) };
+                out.push(Class { key, value });
+            }
+        }
+    }
+    out
+}
+
+fn parse_discovery(term: &str) -> DiscoveryFilter {
+    let (kind, names) = term.split_once(':').expect("built terms have a kind");
+    let set: BTreeSet<String> = names.split(',').map(str::to_string).collect();
+    match kind {
+        "fields" => DiscoveryFilter::Fields(set),
+        _ => DiscoveryFilter::Datasets(set),
+    }
+}
+
+/// The query fragment of a class value (`discovery` values hold several terms).
+fn fragment(name: &str, value: &str) -> String {
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    value.split('\u{0}').map(|v| format!("{name}={}", enc(v))).collect::<Vec<_>>().join("&")
+}
+
+/// What the catalog holds that the dimensions are cut along.
+struct Catalog<'a> {
+    entries: &'a [Entry],
+    names: Vec<String>,
+    types: Vec<String>,
+    categories: Vec<String>,
+    capabilities: Vec<String>,
+    kibana: Vec<Version>,
+    kibana_tags: Vec<String>,
+    agent: Vec<Version>,
+    agent_tags: Vec<String>,
+    spec: Vec<Version>,
+    field_sets: Vec<Vec<String>>,
+    dataset_sets: Vec<Vec<String>>,
+    datasets: Vec<String>,
+}
+
+impl<'a> Catalog<'a> {
+    fn new(entries: &'a [Entry]) -> Self {
+        let mut names = BTreeSet::new();
+        let mut types = BTreeSet::new();
+        let mut cats = BTreeSet::new();
+        let mut caps = BTreeSet::new();
+        let (mut kib, mut kt, mut agt, mut at, mut spec) = (Vec::new(), BTreeSet::new(), Vec::new(), BTreeSet::new(), Vec::new());
+        let (mut fsets, mut dsets, mut dnames) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let known = categories_list::known();
+        for e in entries {
+            names.insert(e.name.clone());
+            types.insert(e.package_type.clone());
+            let all_cats = e.categories.iter().chain(e.policy_template_categories.iter().flatten().flatten());
+            for c in all_cats {
+                cats.insert(c.clone());
+                if let Some(p) = known.get(c).and_then(|k| k.parent.clone()) {
+                    cats.insert(p);
+                }
+            }
+            caps.extend(e.capabilities.iter().flatten().cloned());
+            if let Some(c) = &e.kibana {
+                kib.extend(c.points());
+                kt.extend(c.prerelease_tags().iter().map(|t| t.as_str().to_string()));
+            }
+            if let Some(c) = &e.agent {
+                agt.extend(c.points());
+                at.extend(c.prerelease_tags().iter().map(|t| t.as_str().to_string()));
+            }
+            if let Some(s) = e.spec_version() {
+                spec.push(s);
+            }
+            if let Some(f) = &e.discovery_fields {
+                let mut f = f.clone();
+                f.sort();
+                f.dedup();
+                fsets.insert(f);
+            }
+            if let Some(d) = &e.discovery_datasets {
+                let mut d = d.clone();
+                d.sort();
+                d.dedup();
+                dnames.extend(d.iter().cloned());
+                dsets.insert(d);
+            }
+        }
+        Catalog {
+            entries,
+            names: names.into_iter().collect(),
+            types: types.into_iter().collect(),
+            categories: cats.into_iter().collect(),
+            capabilities: caps.into_iter().collect(),
+            kibana: sorted_points(kib),
+            kibana_tags: kt.into_iter().collect(),
+            agent: sorted_points(agt),
+            agent_tags: at.into_iter().collect(),
+            spec: sorted_points(spec),
+            field_sets: fsets.into_iter().collect(),
+            dataset_sets: dsets.into_iter().collect(),
+            datasets: dnames.into_iter().collect(),
+        }
+    }
+
+    fn dim(&self, name: &str) -> BuildDim {
+        let mk = |kind: DimKind, values: Vec<String>, sets: Vec<Vec<String>>, sets2: Vec<Vec<String>>| Dim {
+            name: name.to_string(),
+            kind,
+            values,
+            sets,
+            sets2,
+        };
+        let vstr = |v: &[Version]| v.iter().map(Version::to_string).collect::<Vec<_>>();
+        let tags = |t: &[String]| if t.is_empty() { Vec::new() } else { vec![t.to_vec()] };
+        let (dim, mode) = match name {
+            "experimental" | "all" | "include_policy_templates" => (mk(DimKind::Bool, vec![], vec![], vec![]), true),
+            "prerelease" => (mk(DimKind::Bool, vec![], vec![], vec![]), false),
+            "package" => (mk(DimKind::Name, self.names.clone(), vec![], vec![]), false),
+            "type" => (mk(DimKind::Name, self.types.clone(), vec![], vec![]), false),
+            "category" => (mk(DimKind::Name, self.categories.clone(), vec![], vec![]), true),
+            "capabilities" => (mk(DimKind::Set, self.capabilities.clone(), vec![], vec![]), false),
+            "kibana.version" => (mk(DimKind::Version, vstr(&self.kibana), tags(&self.kibana_tags), vec![]), false),
+            "agent.version" => (mk(DimKind::Version, vstr(&self.agent), tags(&self.agent_tags), vec![]), false),
+            "spec.min" | "spec.max" => (mk(DimKind::Spec, vstr(&self.spec), vec![], vec![]), false),
+            "discovery" => (mk(DimKind::Discovery, vec![], self.field_sets.clone(), self.dataset_sets.clone()), false),
+            other => unreachable!("unknown dimension {other}"),
+        };
+        let classes = match dim.kind {
+            DimKind::Bool => classes::bool_classes(),
+            DimKind::Name => classes::name_classes(&dim.values),
+            DimKind::Set => classes::set_classes(&dim.values),
+            DimKind::Version => version_dim_classes(&dim, false),
+            DimKind::Spec => version_dim_classes(&dim, true),
+            DimKind::Discovery => discovery_classes(&dim, &self.datasets),
+        };
+        BuildDim { dim, classes, mode }
+    }
+}
+
+/// /search dimensions, in diagram order: the legacy switch first (it changes which filters
+/// apply), then `package` (after it only that package's own boundaries matter), the other
+/// filters, and the two modes the final selection reads.
+pub const SEARCH_DIMS: &[&str] = &[
+    "experimental",
+    "package",
+    "type",
+    "prerelease",
+    "kibana.version",
+    "agent.version",
+    "capabilities",
+    "spec.min",
+    "spec.max",
+    "discovery",
+    "all",
+    "category",
+];
+
+pub const CATEGORIES_DIMS: &[&str] = &[
+    "experimental",
+    "prerelease",
+    "kibana.version",
+    "agent.version",
+    "capabilities",
+    "spec.min",
+    "spec.max",
+    "discovery",
+    "include_policy_templates",
+];
+
+/// A query made of the representatives of the given classes.
+fn query_of(dims: &[BuildDim], picks: &[(usize, usize)]) -> String {
+    let mut parts = Vec::new();
+    for &(d, c) in picks {
+        if let Some(v) = &dims[d].classes[c].value {
+            parts.push(fragment(&dims[d].dim.name, v));
+        }
+    }
+    parts.join("&")
+}
+
+struct SearchSpace<'a> {
+    entries: &'a [Entry],
+    dims: &'a [BuildDim],
+    experimental: usize,
+    answers: Vec<String>,
+    by_answer: HashMap<(Vec<usize>, Option<String>), usize>,
+    by_hash: HashMap<String, usize>,
+    bodies: &'a mut Bodies,
+}
+
+fn store(bodies: &mut Bodies, answers: &mut Vec<String>, by_hash: &mut HashMap<String, usize>, body: Vec<u8>, kind: CacheKind) -> usize {
+    let hash = blake3::hash(&body).to_hex().to_string();
+    if let Some(i) = by_hash.get(&hash) {
+        return *i;
+    }
+    let i = answers.len();
+    answers.push(hash.clone());
+    by_hash.insert(hash.clone(), i);
+    bodies.insert(hash, (body, kind));
+    i
+}
+
+impl Space for SearchSpace<'_> {
+    fn predicate(&self, dim: usize, class: usize, modes: &Modes) -> Set {
+        let legacy = modes[self.experimental] == Some(1);
+        let mut picks = vec![(dim, class)];
+        if legacy {
+            picks.push((self.experimental, 1));
+        }
+        let mut q = query_of(self.dims, &picks);
+        if self.dims[dim].dim.name != "prerelease" {
+            // Neutral for the prerelease rule, which is its own dimension.
+            q.push_str("&prerelease=true");
+        }
+        let f = SearchFilter::from_query(&q).expect("representative queries are valid");
+        Set::from_fn(self.entries.len(), |i| search::keeps(&self.entries[i], &f))
+    }
+
+    fn leaf(&mut self, set: &Set, modes: &Modes) -> usize {
+        let picks: Vec<(usize, usize)> =
+            modes.iter().enumerate().filter_map(|(d, c)| c.map(|c| (d, c))).collect();
+        let q = query_of(self.dims, &picks);
+        let f = SearchFilter::from_query(&q).expect("representative queries are valid");
+        let selected = search::select(self.entries, &set.members(), &f);
+        let key = (selected.clone(), f.category.clone());
+        if let Some(a) = self.by_answer.get(&key) {
+            return *a;
+        }
+        let items: Vec<serde_json::Value> = selected.iter().map(|&i| search::item(&self.entries[i], &f)).collect();
+        let body = gojson::array_body(&items).into_bytes();
+        let a = store(self.bodies, &mut self.answers, &mut self.by_hash, body, CacheKind::Search);
+        self.by_answer.insert(key, a);
+        a
+    }
+
+    fn empty_leaf(&mut self) -> usize {
+        store(self.bodies, &mut self.answers, &mut self.by_hash, gojson::array_body(&[]).into_bytes(), CacheKind::Search)
+    }
+}
+
+struct CategoriesSpace<'a> {
+    entries: &'a [Entry],
+    dims: &'a [BuildDim],
+    experimental: usize,
+    answers: Vec<String>,
+    by_answer: HashMap<(Vec<usize>, bool), usize>,
+    by_hash: HashMap<String, usize>,
+    bodies: &'a mut Bodies,
+}
+
+impl Space for CategoriesSpace<'_> {
+    fn predicate(&self, dim: usize, class: usize, modes: &Modes) -> Set {
+        let legacy = modes[self.experimental] == Some(1);
+        let mut picks = vec![(dim, class)];
+        if legacy {
+            picks.push((self.experimental, 1));
+        }
+        let mut q = query_of(self.dims, &picks);
+        if self.dims[dim].dim.name != "prerelease" {
+            q.push_str("&prerelease=true");
+        }
+        let f = CategoriesFilter::from_query(&q).expect("representative queries are valid").search_filter();
+        Set::from_fn(self.entries.len(), |i| search::keeps(&self.entries[i], &f))
+    }
+
+    fn leaf(&mut self, set: &Set, modes: &Modes) -> usize {
+        let picks: Vec<(usize, usize)> =
+            modes.iter().enumerate().filter_map(|(d, c)| c.map(|c| (d, c))).collect();
+        let q = query_of(self.dims, &picks);
+        let f = CategoriesFilter::from_query(&q).expect("representative queries are valid");
+        let sf = f.search_filter();
+        let selected = search::select(self.entries, &set.members(), &sf);
+        let key = (selected.clone(), f.include_policy_templates);
+        if let Some(a) = self.by_answer.get(&key) {
+            return *a;
+        }
+        let counts = categories::count(self.entries, &selected, f.include_policy_templates);
+        let body = gojson::to_go_pretty(&categories::categories_json(&counts)).into_bytes();
+        let a = store(self.bodies, &mut self.answers, &mut self.by_hash, body, CacheKind::Categories);
+        self.by_answer.insert(key, a);
+        a
+    }
+
+    fn empty_leaf(&mut self) -> usize {
+        let body = gojson::to_go_pretty(&categories::categories_json(&[])).into_bytes();
+        store(self.bodies, &mut self.answers, &mut self.by_hash, body, CacheKind::Categories)
+    }
+}
+
+/// Compute both diagrams and every distinct answer body.
+pub fn plan(entries: &[Entry]) -> Planned {
+    let cat = Catalog::new(entries);
+    let mut bodies = Bodies::new();
+
+    let sdims: Vec<BuildDim> = SEARCH_DIMS.iter().map(|d| cat.dim(d)).collect();
+    let mut s = SearchSpace {
+        entries,
+        dims: &sdims,
+        experimental: 0,
+        answers: Vec::new(),
+        by_answer: HashMap::new(),
+        by_hash: HashMap::new(),
+        bodies: &mut bodies,
+    };
+    let (root, nodes) = Builder::new(&sdims, &mut s, entries.len()).build();
+    let search = Diagram { dims: sdims.iter().map(|d| d.dim.clone()).collect(), nodes, root, answers: s.answers };
+
+    let cdims: Vec<BuildDim> = CATEGORIES_DIMS.iter().map(|d| cat.dim(d)).collect();
+    let mut c = CategoriesSpace {
+        entries,
+        dims: &cdims,
+        experimental: 0,
+        answers: Vec::new(),
+        by_answer: HashMap::new(),
+        by_hash: HashMap::new(),
+        bodies: &mut bodies,
+    };
+    let (root, nodes) = Builder::new(&cdims, &mut c, entries.len()).build();
+    let categories = Diagram { dims: cdims.iter().map(|d| d.dim.clone()).collect(), nodes, root, answers: c.answers };
+    Planned { search, categories, bodies }
+}
+
+/// Route a raw query: the answer's hash, or EPR's 400 message.
+pub fn route(d: &Diagram, ep: super::Endpoint, raw_query: &str) -> Result<String, String> {
+    let points: Vec<Vec<Version>> = d.dims.iter().map(dim_points).collect();
+    let keys = match ep {
+        super::Endpoint::Search => search_keys(d, &points, &SearchFilter::from_query(raw_query)?),
+        super::Endpoint::Categories => categories_keys(d, &points, &CategoriesFilter::from_query(raw_query)?),
+    };
+    d.walk(|i| keys[i].as_str()).map(str::to_string).ok_or_else(|| "internal error: incomplete route table".to_string())
+}
