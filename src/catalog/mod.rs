@@ -1,3 +1,5 @@
 //! All valid packages of a build, and EPR's /search and /categories semantics over them.
 
 pub mod categories_list;
+pub mod entry;
+pub mod query;
