@@ -118,7 +118,10 @@ fn default_favicon() -> Vec<u8> {
 
 fn rel(s: impl Into<String>) -> Result<RelPath> {
     let s = s.into();
-    RelPath::new(s.clone()).ok_or_else(|| Error::Input { path: s.into(), reason: "not a safe path inside the tree".into() })
+    RelPath::new(s.clone()).ok_or_else(|| Error::Input {
+        path: s.into(),
+        reason: "not a safe path inside the tree".into(),
+    })
 }
 
 /// Check what only the folder or file name can tell: name and version match the manifest.
@@ -128,28 +131,44 @@ fn check_identity(raw: &read::RawPackage, pkg: &Package, fs: &PackageFs) -> Vec<
     if pkg.name != raw.name {
         bad.push(Invalid::new(
             &manifest,
-            format!("name {:?} does not match the package's folder or file name {:?}", pkg.name, raw.name),
+            format!(
+                "name {:?} does not match the package's folder or file name {:?}",
+                pkg.name, raw.name
+            ),
         ));
     }
     if semver::Version::parse(&raw.version).is_err() {
-        bad.push(Invalid::new(raw.origin.path(), format!("{:?} is not a valid semantic version", raw.version)));
+        bad.push(Invalid::new(
+            raw.origin.path(),
+            format!("{:?} is not a valid semantic version", raw.version),
+        ));
     } else if pkg.version.to_string() != raw.version {
         bad.push(Invalid::new(
             &manifest,
-            format!("version {:?} does not match the package's folder or file name {:?}", pkg.version.to_string(), raw.version),
+            format!(
+                "version {:?} does not match the package's folder or file name {:?}",
+                pkg.version.to_string(),
+                raw.version
+            ),
         ));
     }
     if let Some(top) = fs.zip_top() {
         let want = format!("{}-{}", raw.name, raw.version);
         if top != want {
-            bad.push(Invalid::new(raw.origin.path(), format!("top folder {top:?} in the zip should be {want:?}")));
+            bad.push(Invalid::new(
+                raw.origin.path(),
+                format!("top folder {top:?} in the zip should be {want:?}"),
+            ));
         }
     }
     bad
 }
 
 /// Parse both version conditions once, so a bad constraint fails the build with its file.
-fn constraints(pkg: &Package, fs: &PackageFs) -> (Option<Constraint>, Option<Constraint>, Vec<Invalid>) {
+fn constraints(
+    pkg: &Package,
+    fs: &PackageFs,
+) -> (Option<Constraint>, Option<Constraint>, Vec<Invalid>) {
     let manifest = fs.display_path("manifest.yml");
     let mut bad = Vec::new();
     let mut parse = |what: &str, c: Option<&str>| match c {
@@ -157,7 +176,10 @@ fn constraints(pkg: &Package, fs: &PackageFs) -> (Option<Constraint>, Option<Con
         Some(s) => match Constraint::parse(s) {
             Ok(c) => Some(c),
             Err(e) => {
-                bad.push(Invalid::new(&manifest, format!("conditions.{what}.version {s:?} is not a valid constraint: {e}")));
+                bad.push(Invalid::new(
+                    &manifest,
+                    format!("conditions.{what}.version {s:?} is not a valid constraint: {e}"),
+                ));
                 None
             }
         },
@@ -178,20 +200,38 @@ struct Loaded {
 fn load_one(raw: &read::RawPackage, limits: Limits) -> std::result::Result<Loaded, Vec<Invalid>> {
     let fs = PackageFs::open(&raw.origin, limits).map_err(|e| vec![e])?;
     if !fs.is_file("manifest.yml") {
-        return Err(vec![Invalid::new(fs.display_path("manifest.yml"), "missing manifest.yml")]);
+        return Err(vec![Invalid::new(
+            fs.display_path("manifest.yml"),
+            "missing manifest.yml",
+        )]);
     }
-    let pkg = package::load(&fs, &LoadOptions { has_signature: raw.signature.is_some() })?;
+    let pkg = package::load(
+        &fs,
+        &LoadOptions {
+            has_signature: raw.signature.is_some(),
+        },
+    )?;
     let mut bad = check_identity(raw, &pkg, &fs);
     let (kibana, agent, cbad) = constraints(&pkg, &fs);
     bad.extend(cbad);
     if !bad.is_empty() {
         return Err(bad);
     }
-    Ok(Loaded { fs, package: pkg, kibana, agent })
+    Ok(Loaded {
+        fs,
+        package: pkg,
+        kibana,
+        agent,
+    })
 }
 
 fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Result<Rendered> {
-    let Loaded { fs, package, kibana, agent } = loaded;
+    let Loaded {
+        fs,
+        package,
+        kibana,
+        agent,
+    } = loaded;
     let fs = &fs;
     let (name, version) = (package.name.clone(), package.version.to_string());
     let base = format!("package/{name}/{version}");
@@ -202,7 +242,10 @@ fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Resu
         let w = match fs.real_path(&e.path) {
             Some(real) => staging.copy_from(&r, real)?,
             None => {
-                let bytes = fs.read(&e.path).map_err(|i| Error::Input { path: i.path, reason: i.reason })?;
+                let bytes = fs.read(&e.path).map_err(|i| Error::Input {
+                    path: i.path,
+                    reason: i.reason,
+                })?;
                 staging.write(&r, &bytes)?
             }
         };
@@ -215,7 +258,11 @@ fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Resu
     }
     // The package JSON is written once deprecations are known across versions (`write_info`);
     // it moves aside only if the package has its own root `index.json`.
-    let info_name = if fs.is_file("index.json") { "index.eprgen.json" } else { "index.json" };
+    let info_name = if fs.is_file("index.json") {
+        "index.eprgen.json"
+    } else {
+        "index.json"
+    };
     let info = rel(format!("{base}/{info_name}"))?;
     // The zip: an input zip is served as it is, a folder is zipped deterministically.
     let zip = rel(format!("epr/{name}/{name}-{version}.zip"))?;
@@ -223,13 +270,20 @@ fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Resu
         (Origin::Zip(_), Some(bytes)) => staging.write(&zip, bytes)?,
         _ => {
             let top = format!("{name}-{version}");
-            staging.create_with(&zip, |f| write_package_zip(std::io::BufWriter::new(f), fs, &top))?
+            staging.create_with(&zip, |f| {
+                write_package_zip(std::io::BufWriter::new(f), fs, &top)
+            })?
         }
     };
     if let Origin::Zip(_) = raw.origin {
         content.update(w.blake3.as_bytes());
     }
-    files.push((zip.clone(), w, "application/zip".into(), CacheKind::CatchAll));
+    files.push((
+        zip.clone(),
+        w,
+        "application/zip".into(),
+        CacheKind::CatchAll,
+    ));
     let mut sig = None;
     if let Some(s) = &raw.signature {
         let r = rel(format!("epr/{name}/{name}-{version}.zip.sig"))?;
@@ -237,7 +291,12 @@ fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Resu
         content.update(b"sig");
         content.update(w.blake3.as_bytes());
         let head = read_head(s)?;
-        files.push((r.clone(), w, headers::content_type(r.as_str(), &head), CacheKind::CatchAll));
+        files.push((
+            r.clone(),
+            w,
+            headers::content_type(r.as_str(), &head),
+            CacheKind::CatchAll,
+        ));
         sig = Some(r.to_string());
     }
     Ok(Rendered {
@@ -245,9 +304,17 @@ fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Resu
         kibana,
         agent,
         stage: raw.stage,
-        source: if matches!(raw.origin, Origin::Zip(_)) { "zip" } else { "dir" },
+        source: if matches!(raw.origin, Origin::Zip(_)) {
+            "zip"
+        } else {
+            "dir"
+        },
         files,
-        route: PackageRoute { info: info.to_string(), zip: zip.to_string(), sig },
+        route: PackageRoute {
+            info: info.to_string(),
+            zip: zip.to_string(),
+            sig,
+        },
         content_hash: content.finalize().to_hex().to_string(),
     })
 }
@@ -271,23 +338,39 @@ fn read_head(p: &Path) -> Result<Vec<u8>> {
 /// Seconds since the epoch for new files: `SOURCE_DATE_EPOCH` when set (reproducible builds),
 /// else now.
 fn build_time() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or_else(crate::serve::now_secs)
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(crate::serve::now_secs)
 }
 
 /// Run a build. `progress` is told each step as it starts.
-pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)) -> Result<BuildReport> {
+pub fn build(
+    opts: &BuildOptions,
+    progress: &(dyn Fn(usize, usize, &str) + Sync),
+) -> Result<BuildReport> {
     let mut timings = Vec::new();
     let t0 = Instant::now();
     let steps = 5;
     progress(1, steps, "reading inputs");
     let roots = match &opts.inputs {
         Inputs::Stages { dir, stage } => read::stage_roots(dir, *stage)?,
-        Inputs::Sources(paths) => paths.iter().map(|p| Root { path: p.clone(), stage: None }).collect(),
+        Inputs::Sources(paths) => paths
+            .iter()
+            .map(|p| Root {
+                path: p.clone(),
+                stage: None,
+            })
+            .collect(),
     };
     let found = read::read(&roots)?;
     let mut invalid = found.invalid.clone();
     timings.push(("read", t0.elapsed().as_millis()));
-    tracing::info!(packages = found.packages.len(), shadowed = found.shadowed.len(), "inputs read");
+    tracing::info!(
+        packages = found.packages.len(),
+        shadowed = found.shadowed.len(),
+        "inputs read"
+    );
 
     // The previous tree, to carry Last-Modified times of unchanged files forward.
     let previous = Manifest::load(&opts.out).ok();
@@ -327,7 +410,12 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
     // A skipped invalid package must leave nothing behind: only valid ones were rendered, but a
     // name+version shadowed by nothing else is simply absent.
     timings.push(("packages", t.elapsed().as_millis()));
-    tracing::info!(packages = rendered.len(), invalid = invalid.len(), ms = t.elapsed().as_millis() as u64, "packages rendered");
+    tracing::info!(
+        packages = rendered.len(),
+        invalid = invalid.len(),
+        ms = t.elapsed().as_millis() as u64,
+        "packages rendered"
+    );
 
     let t = Instant::now();
     progress(3, steps, "planning the answer space");
@@ -347,10 +435,13 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
         .collect();
     for (r, w) in rendered.iter_mut().zip(infos) {
         let (info, w) = w?;
-        r.files.push((info, w, headers::JSON.to_string(), CacheKind::Index));
+        r.files
+            .push((info, w, headers::JSON.to_string(), CacheKind::Index));
     }
-    let entries: Vec<Entry> =
-        rendered.iter().map(|r| crate::catalog::entry_of(&r.package, r.kibana.clone(), r.agent.clone())).collect();
+    let entries: Vec<Entry> = rendered
+        .iter()
+        .map(|r| crate::catalog::entry_of(&r.package, r.kibana.clone(), r.agent.clone()))
+        .collect();
     let space = plan::plan(&entries);
     timings.push(("plan", t.elapsed().as_millis()));
     tracing::info!(
@@ -370,15 +461,27 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
         answer_bytes += w.size;
         files.push((r, w, headers::JSON.to_string(), *kind));
     }
-    let index = gojson::to_go_pretty(&json!({"service.name": "package-registry", "service.version": VERSION}));
+    let index = gojson::to_go_pretty(
+        &json!({"service.name": "package-registry", "service.version": VERSION}),
+    );
     let w = staging.write(&rel("index.json")?, index.as_bytes())?;
-    files.push((rel("index.json")?, w, headers::JSON.to_string(), CacheKind::Index));
+    files.push((
+        rel("index.json")?,
+        w,
+        headers::JSON.to_string(),
+        CacheKind::Index,
+    ));
     let favicon = match &opts.favicon {
         Some(p) => std::fs::read(p).at(p, "cannot read favicon")?,
         None => default_favicon(),
     };
     let w = staging.write(&rel("favicon.ico")?, &favicon)?;
-    files.push((rel("favicon.ico")?, w, "image/x-icon".into(), CacheKind::CatchAll));
+    files.push((
+        rel("favicon.ico")?,
+        w,
+        "image/x-icon".into(),
+        CacheKind::CatchAll,
+    ));
 
     let mut routes = RouteTable {
         format: crate::plan::routes::FORMAT,
@@ -388,12 +491,20 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
         categories: space.categories,
     };
     routes.paths.insert("/".into(), "index.json".into());
-    routes.paths.insert("/index.json".into(), "index.json".into());
-    routes.paths.insert("/favicon.ico".into(), "favicon.ico".into());
+    routes
+        .paths
+        .insert("/index.json".into(), "index.json".into());
+    routes
+        .paths
+        .insert("/favicon.ico".into(), "favicon.ico".into());
     let mut packages_meta = BTreeMap::new();
     for r in &rendered {
         let (n, v) = (r.package.name.clone(), r.package.version.to_string());
-        routes.packages.entry(n.clone()).or_default().insert(v.clone(), r.route.clone());
+        routes
+            .packages
+            .entry(n.clone())
+            .or_default()
+            .insert(v.clone(), r.route.clone());
         packages_meta.insert(
             format!("{n}@{v}"),
             PackageMeta {
@@ -418,7 +529,10 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
     let t = Instant::now();
     let mut manifest_files = BTreeMap::new();
     let mut total = 0u64;
-    let all = rendered.iter().flat_map(|r| r.files.iter()).chain(files.iter());
+    let all = rendered
+        .iter()
+        .flat_map(|r| r.files.iter())
+        .chain(files.iter());
     for (r, w, ct, kind) in all {
         let modified = previous
             .as_ref()
@@ -438,11 +552,10 @@ pub fn build(opts: &BuildOptions, progress: &(dyn Fn(usize, usize, &str) + Sync)
             },
         );
     }
-    let options_hash = blake3::hash(
-        format!("{VERSION}|{:?}|{:?}", opts.cache, opts.tag).as_bytes(),
-    )
-    .to_hex()[..16]
-        .to_string();
+    let options_hash =
+        blake3::hash(format!("{VERSION}|{:?}|{:?}", opts.cache, opts.tag).as_bytes()).to_hex()
+            [..16]
+            .to_string();
     let manifest = Manifest {
         format: crate::write::manifest::FORMAT,
         generator: format!("eprgen {VERSION}"),

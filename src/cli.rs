@@ -32,13 +32,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the static registry tree.
-    #[command(after_long_help = "Examples:\n  eprgen build\n  eprgen build --stage staging --out public\n  \
+    #[command(
+        after_long_help = "Examples:\n  eprgen build\n  eprgen build --stage staging --out public\n  \
 eprgen build --source packages/local --source packages/production --out /srv/epr\n  \
-eprgen build --skip-invalid --cache-search 60")]
+eprgen build --skip-invalid --cache-search 60"
+    )]
     Build(BuildArgs),
     /// Serve a built tree over HTTP with eprgen's routes and headers.
-    #[command(after_long_help = "Examples:\n  eprgen serve\n  eprgen serve --root /srv/epr --addr 0.0.0.0:8080\n  \
-eprgen serve --addr 127.0.0.1:0   # any free port; the address is printed")]
+    #[command(
+        after_long_help = "Examples:\n  eprgen serve\n  eprgen serve --root /srv/epr --addr 0.0.0.0:8080\n  \
+eprgen serve --addr 127.0.0.1:0   # any free port; the address is printed"
+    )]
     Serve(ServeArgs),
 }
 
@@ -46,7 +50,12 @@ eprgen serve --addr 127.0.0.1:0   # any free port; the address is printed")]
 pub struct BuildArgs {
     /// A package-storage tree with production/, staging/ and snapshot/ folders of
     /// `<name>/<version>/` package folders or `<name>-<version>.zip` files (+ `.zip.sig`).
-    #[arg(long, default_value = "packages", value_name = "DIR", conflicts_with = "source")]
+    #[arg(
+        long,
+        default_value = "packages",
+        value_name = "DIR",
+        conflicts_with = "source"
+    )]
     pub packages: PathBuf,
     /// Which stage to build: production serves production; staging serves staging+production;
     /// snapshot serves all three. The more stable stage wins a name+version held twice.
@@ -101,7 +110,10 @@ pub struct ServeArgs {
 impl BuildArgs {
     pub fn options(&self) -> BuildOptions {
         let inputs = if self.source.is_empty() {
-            Inputs::Stages { dir: self.packages.clone(), stage: self.stage }
+            Inputs::Stages {
+                dir: self.packages.clone(),
+                stage: self.stage,
+            }
         } else {
             Inputs::Sources(self.source.clone())
         };
@@ -114,7 +126,9 @@ impl BuildArgs {
             catch_all: self.cache_catch_all,
         };
         o.favicon = self.favicon.clone();
-        o.limits = Limits { max_file_bytes: self.max_file_size };
+        o.limits = Limits {
+            max_file_bytes: self.max_file_size,
+        };
         o.tag = self.tag.clone();
         o
     }

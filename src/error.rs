@@ -13,7 +13,10 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Invalid { path: path.into(), reason: reason.into() }
+        Invalid {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -43,12 +46,20 @@ pub enum Error {
 }
 
 fn list(items: &[Invalid]) -> String {
-    items.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n")
+    items
+        .iter()
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
-        Error::Io { path: path.into(), op, source }
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
+        }
     }
 
     /// Exit code class: 1 when the input or tree is wrong, 2 for usage, I/O or internal errors.

@@ -7,8 +7,8 @@
 //! manifest, atomic swap). `serve` reads only a built tree.
 
 pub mod build;
-pub mod cli;
 pub mod catalog;
+pub mod cli;
 pub mod error;
 pub mod package;
 pub mod plan;

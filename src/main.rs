@@ -9,9 +9,14 @@ use eprgen::Error;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EPRGEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if cli.quiet { "error" } else { "warn" }));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EPRGEN_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if cli.quiet { "error" } else { "warn" })
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -30,7 +35,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Build(args) => {
             if let Some(n) = args.jobs {
-                let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+                let _ = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .build_global();
             }
             let opts = args.options();
             let show = !cli.quiet && std::io::stderr().is_terminal();
@@ -57,6 +64,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Serve(args) => eprgen::serve::serve(&eprgen::serve::ServeOptions { root: args.root.clone(), addr: args.addr }),
+        Command::Serve(args) => eprgen::serve::serve(&eprgen::serve::ServeOptions {
+            root: args.root.clone(),
+            addr: args.addr,
+        }),
     }
 }

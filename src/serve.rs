@@ -26,7 +26,7 @@ use tokio::io::AsyncReadExt;
 use crate::error::{Error, IoContext, Result};
 use crate::plan::routes::{answer_path, RouteTable, ROUTES};
 use crate::plan::{self, Endpoint};
-use crate::render::headers::{JSON, NO_STORE, TEXT};
+use crate::render::headers::{NO_STORE, TEXT};
 use crate::write::manifest::{FileMeta, Manifest};
 
 /// Query strings longer than this are refused (EPR-shaped 400).
@@ -48,10 +48,20 @@ impl Tree {
         let manifest = Manifest::load(dir)?;
         let rp = dir.join(ROUTES);
         let bytes = fs::read(&rp).at(&rp, "cannot read route table")?;
-        let routes: RouteTable = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::NotATree { path: rp.clone(), reason: format!("route table is not valid: {e}") })?;
-        let files = manifest.files.into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
-        Ok(Tree { dir: dir.to_path_buf(), files, routes })
+        let routes: RouteTable = serde_json::from_slice(&bytes).map_err(|e| Error::NotATree {
+            path: rp.clone(),
+            reason: format!("route table is not valid: {e}"),
+        })?;
+        let files = manifest
+            .files
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_string(), v))
+            .collect();
+        Ok(Tree {
+            dir: dir.to_path_buf(),
+            files,
+            routes,
+        })
     }
 }
 
@@ -64,13 +74,21 @@ pub enum Outcome {
     Health,
     /// A plain-text error as EPR's http.Error writes it. `cache` keeps the route's cache header
     /// (EPR sets it before a missing package file is found out).
-    Error { status: u16, message: String, cache: Option<String> },
+    Error {
+        status: u16,
+        message: String,
+        cache: Option<String>,
+    },
     /// gorilla/mux StrictSlash redirect.
     Redirect(String),
 }
 
 fn err(status: u16, message: &str) -> Outcome {
-    Outcome::Error { status, message: message.to_string(), cache: None }
+    Outcome::Error {
+        status,
+        message: message.to_string(),
+        cache: None,
+    }
 }
 
 fn strict_semver(v: &str) -> bool {
@@ -78,7 +96,9 @@ fn strict_semver(v: &str) -> bool {
 }
 
 fn is_pkg_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Map a request to an outcome. `path` is the raw (percent-encoded) path, `query` the raw query.
@@ -91,7 +111,11 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
     };
     let routes = &tree.routes;
     if path == "/search" || path == "/categories" {
-        let ep = if path == "/search" { Endpoint::Search } else { Endpoint::Categories };
+        let ep = if path == "/search" {
+            Endpoint::Search
+        } else {
+            Endpoint::Categories
+        };
         return match plan::route_query(routes, ep, query.unwrap_or("")) {
             Ok(hash) => Outcome::File(answer_path(&hash)),
             Err(msg) => err(400, &msg),
@@ -109,7 +133,10 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
     };
     // StrictSlash: `/search/` → `/search`, `/package/a/1.0.0` → `/package/a/1.0.0/`.
     if let Some(stripped) = path.strip_suffix('/') {
-        if stripped == "/search" || stripped == "/categories" || stripped == "/health" || routes.paths.contains_key(stripped)
+        if stripped == "/search"
+            || stripped == "/categories"
+            || stripped == "/health"
+            || routes.paths.contains_key(stripped)
         {
             return Outcome::Redirect(with_query(stripped));
         }
@@ -117,7 +144,9 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
     let segs: Vec<&str> = path.split('/').collect();
     // segs[0] is "" (the path starts with '/').
     match segs.as_slice() {
-        ["", "package", name, version] if is_pkg_name(name) => Outcome::Redirect(with_query(&format!("{path}/"))),
+        ["", "package", name, version] if is_pkg_name(name) => {
+            Outcome::Redirect(with_query(&format!("{path}/")))
+        }
         ["", "package", name, version, ""] if is_pkg_name(name) => {
             if !strict_semver(version) {
                 return err(400, "invalid package version");
@@ -131,15 +160,27 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
             if !strict_semver(version) {
                 return err(400, "invalid package version");
             }
-            if routes.packages.get(*name).and_then(|v| v.get(*version)).is_none() {
+            if routes
+                .packages
+                .get(*name)
+                .and_then(|v| v.get(*version))
+                .is_none()
+            {
                 return err(404, "package revision not found");
             }
             let file = format!("package/{name}/{version}/{}", rest.join("/"));
             if tree.files.contains_key(&file) && !rest.iter().any(|s| s.is_empty()) {
                 Outcome::File(file)
             } else {
-                let cache = tree.files.get(&routes.packages[*name][*version].zip).map(|m| m.cache_control.clone());
-                Outcome::Error { status: 404, message: "resource not found".into(), cache }
+                let cache = tree
+                    .files
+                    .get(&routes.packages[*name][*version].zip)
+                    .map(|m| m.cache_control.clone());
+                Outcome::Error {
+                    status: 404,
+                    message: "resource not found".into(),
+                    cache,
+                }
             }
         }
         ["", "epr", _dir, file] => {
@@ -151,7 +192,9 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
                 return err(404, "404 page not found");
             };
             // `{packageName:[a-z0-9_]+}-{packageVersion}`: the name stops at the first '-'.
-            let Some((name, version)) = stem.split_once('-') else { return err(404, "404 page not found") };
+            let Some((name, version)) = stem.split_once('-') else {
+                return err(404, "404 page not found");
+            };
             if !is_pkg_name(name) || version.is_empty() {
                 return err(404, "404 page not found");
             }
@@ -179,7 +222,10 @@ pub fn decode_path(raw: &str) -> Option<String> {
     if !raw.starts_with('/') {
         return None;
     }
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?.into_owned();
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
     if decoded.contains('\0') || decoded.contains('\\') {
         return None;
     }
@@ -207,11 +253,20 @@ fn error_response(status: u16, message: &str, cache: Option<&str>, cors: bool) -
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     let cc = cache.unwrap_or(NO_STORE);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_str(cc).unwrap_or(HeaderValue::from_static(NO_STORE)));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(cc).unwrap_or(HeaderValue::from_static(NO_STORE)),
+    );
     if cors {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
     }
     r
 }
@@ -219,7 +274,9 @@ fn error_response(status: u16, message: &str, cache: Option<&str>, cors: bool) -
 /// Parse a single `bytes=` range against a size; `Err(())` when unsatisfiable, `Ok(None)` when
 /// the header is absent or not one simple range (then the whole file is sent).
 fn parse_range(h: Option<&str>, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ok(None) };
+    let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None);
     }
@@ -233,7 +290,13 @@ fn parse_range(h: Option<&str>, size: u64) -> std::result::Result<Option<(u64, u
         (size.saturating_sub(n), size.saturating_sub(1))
     } else {
         let start: u64 = a.parse().map_err(|_| ())?;
-        let end: u64 = if b.is_empty() { size.saturating_sub(1) } else { b.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1)) };
+        let end: u64 = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            b.parse::<u64>()
+                .map_err(|_| ())?
+                .min(size.saturating_sub(1))
+        };
         if start >= size || end < start {
             return Err(());
         }
@@ -245,7 +308,12 @@ fn parse_range(h: Option<&str>, size: u64) -> std::result::Result<Option<(u64, u
     Ok(Some(range))
 }
 
-async fn file_response(tree: &Tree, rel: &str, req: &Request<hyper::body::Incoming>, head: bool) -> Response<Body> {
+async fn file_response(
+    tree: &Tree,
+    rel: &str,
+    req: &Request<hyper::body::Incoming>,
+    head: bool,
+) -> Response<Body> {
     let Some(meta) = tree.files.get(rel) else {
         return error_response(404, "404 page not found", None, false);
     };
@@ -257,31 +325,58 @@ async fn file_response(tree: &Tree, rel: &str, req: &Request<hyper::body::Incomi
         .header(header::LAST_MODIFIED, http_date(meta.modified))
         .header(header::ACCEPT_RANGES, "bytes");
     // If-Modified-Since: 304 unless the file is newer than the date (seconds precision).
-    if let Some(ims) = req.headers().get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
+    if let Some(ims) = req
+        .headers()
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+    {
         if let Ok(t) = httpdate::parse_http_date(ims) {
-            let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let secs = t
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             if meta.modified <= secs && req.headers().get(header::IF_NONE_MATCH).is_none() {
                 let mut r = Response::new(full(Bytes::new()));
                 *r.status_mut() = StatusCode::NOT_MODIFIED;
                 let h = r.headers_mut();
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_str(&meta.cache_control).expect("ascii"));
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-                h.insert(header::LAST_MODIFIED, HeaderValue::from_str(&http_date(meta.modified)).expect("ascii"));
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_str(&meta.cache_control).expect("ascii"),
+                );
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                );
+                h.insert(
+                    header::LAST_MODIFIED,
+                    HeaderValue::from_str(&http_date(meta.modified)).expect("ascii"),
+                );
                 return r;
             }
         }
     }
-    let range = match parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), meta.size) {
+    let range = match parse_range(
+        req.headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok()),
+        meta.size,
+    ) {
         Ok(r) => r,
         Err(()) => {
             let mut r = error_response(416, "invalid range: failed to overlap", None, true);
-            r.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{}", meta.size)).expect("ascii"));
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{}", meta.size)).expect("ascii"),
+            );
             return r;
         }
     };
     let (start, len, status) = match range {
         Some((a, b)) => {
-            builder = builder.header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{}", meta.size));
+            builder = builder.header(
+                header::CONTENT_RANGE,
+                format!("bytes {a}-{b}/{}", meta.size),
+            );
             (a, b - a + 1, StatusCode::PARTIAL_CONTENT)
         }
         None => (0, meta.size, StatusCode::OK),
@@ -312,7 +407,10 @@ async fn read_slice(path: &Path, start: u64, len: u64) -> io::Result<Bytes> {
             v.truncate(len as usize);
             return Ok(Bytes::from(v));
         }
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than manifest"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file shorter than manifest",
+        ));
     }
     let mut f = tokio::fs::File::open(path).await?;
     use tokio::io::AsyncSeekExt;
@@ -333,7 +431,10 @@ async fn stream_file(mut f: tokio::fs::File, start: u64, len: u64) -> Body {
         }
         let mut buf = vec![0u8; (256 * 1024).min(left as usize)];
         match f.read(&mut buf).await {
-            Ok(0) => Some((Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank")), (f, 0))),
+            Ok(0) => Some((
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank")),
+                (f, 0),
+            )),
             Ok(n) => {
                 buf.truncate(n);
                 Some((Ok(Frame::data(Bytes::from(buf))), (f, left - n as u64)))
@@ -371,14 +472,20 @@ impl State {
                 t
             }
             Err(e) => {
-                tracing::warn!("cannot load new build at {}: {e}; still serving the previous one", dir.display());
+                tracing::warn!(
+                    "cannot load new build at {}: {e}; still serving the previous one",
+                    dir.display()
+                );
                 self.current.read().expect("lock").1.clone()
             }
         }
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> std::result::Result<Response<Body>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<hyper::body::Incoming>,
+) -> std::result::Result<Response<Body>, Infallible> {
     let tree = state.tree();
     let head = req.method() == hyper::Method::HEAD;
     let outcome = resolve(&tree, req.uri().path(), req.uri().query());
@@ -386,20 +493,36 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> std::
         Outcome::File(rel) => file_response(&tree, &rel, &req, head).await,
         Outcome::Health => {
             let mut r = Response::new(full(Bytes::new()));
-            r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            r.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
             r
         }
-        Outcome::Error { status, message, cache } => {
+        Outcome::Error {
+            status,
+            message,
+            cache,
+        } => {
             // Unmatched routes get no CORS header in EPR (its middleware runs on matched routes).
             let cors = message != "404 page not found";
             error_response(status, &message, cache.as_deref(), cors)
         }
         Outcome::Redirect(loc) => {
-            let body = format!("<a href=\"{}\">Moved Permanently</a>.\n\n", html_escape(&loc));
+            let body = format!(
+                "<a href=\"{}\">Moved Permanently</a>.\n\n",
+                html_escape(&loc)
+            );
             let mut r = Response::new(full(body));
             *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
-            r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&loc).unwrap_or(HeaderValue::from_static("/")));
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            r.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(&loc).unwrap_or(HeaderValue::from_static("/")),
+            );
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             r
         }
     };
@@ -410,7 +533,11 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> std::
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }
 
 /// Options of `eprgen serve`.
@@ -429,7 +556,10 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         None => opts.root.clone(),
     };
     let tree = Tree::load(&dir)?;
-    let state = Arc::new(State { root: opts.root.clone(), current: RwLock::new((target, Arc::new(tree))) });
+    let state = Arc::new(State {
+        root: opts.root.clone(),
+        current: RwLock::new((target, Arc::new(tree))),
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -438,7 +568,9 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(opts.addr)
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", opts.addr)))?;
-        let local = listener.local_addr().map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
         println!("serving {} on http://{local}", opts.root.display());
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -466,7 +598,10 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
 
 /// Seconds since the epoch, for the manifest's modification times.
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -475,11 +610,25 @@ mod tests {
 
     #[test]
     fn decode_refuses_traversal() {
-        for bad in ["/package/../x", "/package/%2e%2e/x", "/a//b", "/a/%2e/b", "/a%00", "/a\\b", "x"] {
+        for bad in [
+            "/package/../x",
+            "/package/%2e%2e/x",
+            "/a//b",
+            "/a/%2e/b",
+            "/a%00",
+            "/a\\b",
+            "x",
+        ] {
             assert_eq!(decode_path(bad), None, "{bad}");
         }
-        assert_eq!(decode_path("/package/a/1.0.0/docs%2FREADME.md").as_deref(), Some("/package/a/1.0.0/docs/README.md"));
-        assert_eq!(decode_path("/package/a/1.0.0/").as_deref(), Some("/package/a/1.0.0/"));
+        assert_eq!(
+            decode_path("/package/a/1.0.0/docs%2FREADME.md").as_deref(),
+            Some("/package/a/1.0.0/docs/README.md")
+        );
+        assert_eq!(
+            decode_path("/package/a/1.0.0/").as_deref(),
+            Some("/package/a/1.0.0/")
+        );
     }
 
     #[test]

@@ -41,9 +41,16 @@ mod tests {
     fn parents_are_known_roots() {
         for c in super::known().values() {
             if let Some(p) = &c.parent {
-                assert!(super::known()[p].parent.is_none(), "{} has a nested parent", c.id);
+                assert!(
+                    super::known()[p].parent.is_none(),
+                    "{} has a nested parent",
+                    c.id
+                );
             }
         }
-        assert_eq!(super::known()["custom_logs"].parent.as_deref(), Some("custom"));
+        assert_eq!(
+            super::known()["custom_logs"].parent.as_deref(),
+            Some("custom")
+        );
     }
 }

@@ -34,7 +34,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_file_bytes: 256 * 1024 * 1024 }
+        Limits {
+            max_file_bytes: 256 * 1024 * 1024,
+        }
     }
 }
 
@@ -51,9 +53,16 @@ pub struct FsEntry {
 #[derive(Debug)]
 enum Source {
     /// Folder root, and for each file entry the real file to read (a symlink's checked target).
-    Dir { root: PathBuf, real: Vec<Option<PathBuf>> },
+    Dir {
+        root: PathBuf,
+        real: Vec<Option<PathBuf>>,
+    },
     /// The zip bytes, the top folder name, and for each entry its index in the archive.
-    Zip { bytes: Vec<u8>, top: String, index: Vec<Option<usize>> },
+    Zip {
+        bytes: Vec<u8>,
+        top: String,
+        index: Vec<Option<usize>>,
+    },
 }
 
 /// The files of one package, listed once and readable by relative path.
@@ -94,7 +103,9 @@ impl PackageFs {
 
     fn find(&self, rel: &str) -> Option<usize> {
         let rel = rel.trim_start_matches('/');
-        self.entries.binary_search_by(|e| walk_cmp(&e.path, rel)).ok()
+        self.entries
+            .binary_search_by(|e| walk_cmp(&e.path, rel))
+            .ok()
     }
 
     pub fn exists(&self, rel: &str) -> bool {
@@ -102,11 +113,15 @@ impl PackageFs {
     }
 
     pub fn is_file(&self, rel: &str) -> bool {
-        self.find(rel).map(|i| !self.entries[i].is_dir).unwrap_or(false)
+        self.find(rel)
+            .map(|i| !self.entries[i].is_dir)
+            .unwrap_or(false)
     }
 
     pub fn is_dir(&self, rel: &str) -> bool {
-        self.find(rel).map(|i| self.entries[i].is_dir).unwrap_or(false)
+        self.find(rel)
+            .map(|i| self.entries[i].is_dir)
+            .unwrap_or(false)
     }
 
     /// A path to show in messages for a file of this package: the real file for folders,
@@ -127,18 +142,22 @@ impl PackageFs {
         match &self.source {
             Source::Dir { real, .. } => {
                 let p = real[i].as_ref().expect("file entries have a real path");
-                fs::read(p).map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read: {e}")))
+                fs::read(p)
+                    .map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read: {e}")))
             }
             Source::Zip { bytes, index, .. } => {
-                let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice()))
-                    .map_err(|e| Invalid::new(self.origin.path(), format!("not a valid zip: {e}")))?;
+                let mut z =
+                    zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice())).map_err(|e| {
+                        Invalid::new(self.origin.path(), format!("not a valid zip: {e}"))
+                    })?;
                 let idx = index[i].expect("file entries have a zip index");
-                let mut f = z
-                    .by_index(idx)
-                    .map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read from zip: {e}")))?;
+                let mut f = z.by_index(idx).map_err(|e| {
+                    Invalid::new(self.display_path(rel), format!("cannot read from zip: {e}"))
+                })?;
                 let mut out = Vec::with_capacity(f.size() as usize);
-                f.read_to_end(&mut out)
-                    .map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read from zip: {e}")))?;
+                f.read_to_end(&mut out).map_err(|e| {
+                    Invalid::new(self.display_path(rel), format!("cannot read from zip: {e}"))
+                })?;
                 Ok(out)
             }
         }
@@ -147,7 +166,8 @@ impl PackageFs {
     /// Read a file as UTF-8 text.
     pub fn read_to_string(&self, rel: &str) -> Result<String, Invalid> {
         let bytes = self.read(rel)?;
-        String::from_utf8(bytes).map_err(|_| Invalid::new(self.display_path(rel), "is not valid UTF-8"))
+        String::from_utf8(bytes)
+            .map_err(|_| Invalid::new(self.display_path(rel), "is not valid UTF-8"))
     }
 
     /// The real file behind an entry of a folder package (for streaming copies), `None` for zips.
@@ -175,14 +195,23 @@ pub fn walk_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 fn open_dir(root: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
-    let canon_root = fs::canonicalize(root).map_err(|e| Invalid::new(root, format!("cannot open package folder: {e}")))?;
+    let canon_root = fs::canonicalize(root)
+        .map_err(|e| Invalid::new(root, format!("cannot open package folder: {e}")))?;
     let mut entries = Vec::new();
     let mut real = Vec::new();
     // Folders reached through an in-package symlink are walked too; a chain that comes back to a
     // folder already being walked is a loop.
     let mut stack: Vec<(PathBuf, String)> = vec![(canon_root.clone(), String::new())];
     let mut active: BTreeSet<PathBuf> = BTreeSet::new();
-    walk_dir(&canon_root, root, &mut stack, &mut active, &mut entries, &mut real, limits)?;
+    walk_dir(
+        &canon_root,
+        root,
+        &mut stack,
+        &mut active,
+        &mut entries,
+        &mut real,
+        limits,
+    )?;
     // Sort in walk order so the order never depends on the file system.
     let mut idx: Vec<usize> = (0..entries.len()).collect();
     idx.sort_by(|&a, &b| walk_cmp(&entries[a].path, &entries[b].path));
@@ -190,10 +219,20 @@ fn open_dir(root: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     let real: Vec<Option<PathBuf>> = idx.iter().map(|&i| real[i].clone()).collect();
     for w in entries.windows(2) {
         if w[0].path == w[1].path {
-            return Err(Invalid::new(root.join(&w[0].path), "appears twice in the package"));
+            return Err(Invalid::new(
+                root.join(&w[0].path),
+                "appears twice in the package",
+            ));
         }
     }
-    Ok(PackageFs { origin: Origin::Dir(root.to_path_buf()), entries, source: Source::Dir { root: root.to_path_buf(), real } })
+    Ok(PackageFs {
+        origin: Origin::Dir(root.to_path_buf()),
+        entries,
+        source: Source::Dir {
+            root: root.to_path_buf(),
+            real,
+        },
+    })
 }
 
 fn walk_dir(
@@ -205,7 +244,9 @@ fn walk_dir(
     real: &mut Vec<Option<PathBuf>>,
     limits: Limits,
 ) -> Result<(), Invalid> {
-    let Some((dir, prefix)) = stack.pop() else { return Ok(()) };
+    let Some((dir, prefix)) = stack.pop() else {
+        return Ok(());
+    };
     active.insert(dir.clone());
     let mut children: Vec<_> = fs::read_dir(&dir)
         .map_err(|e| Invalid::new(shown_root.join(&prefix), format!("cannot list folder: {e}")))?
@@ -218,25 +259,46 @@ fn walk_dir(
         let Some(name) = name.to_str() else {
             return Err(Invalid::new(shown, "file name is not valid UTF-8"));
         };
-        let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
-        let ft = child.file_type().map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
+        let rel = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let ft = child
+            .file_type()
+            .map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
         let mut target = child.path();
         if ft.is_symlink() {
             let t = fs::canonicalize(&target).map_err(|e| {
-                Invalid::new(&shown, format!("symlink cannot be resolved (broken or a loop): {e}"))
+                Invalid::new(
+                    &shown,
+                    format!("symlink cannot be resolved (broken or a loop): {e}"),
+                )
             })?;
             if !t.starts_with(canon_root) {
-                return Err(Invalid::new(&shown, format!("symlink points outside the package (to {})", t.display())));
+                return Err(Invalid::new(
+                    &shown,
+                    format!("symlink points outside the package (to {})", t.display()),
+                ));
             }
             target = t;
         }
-        let md = fs::metadata(&target).map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
+        let md =
+            fs::metadata(&target).map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
         if md.is_dir() {
-            let canon = fs::canonicalize(&target).map_err(|e| Invalid::new(&shown, format!("cannot resolve: {e}")))?;
+            let canon = fs::canonicalize(&target)
+                .map_err(|e| Invalid::new(&shown, format!("cannot resolve: {e}")))?;
             if active.contains(&canon) {
-                return Err(Invalid::new(&shown, "symlink loop: the folder contains itself"));
+                return Err(Invalid::new(
+                    &shown,
+                    "symlink loop: the folder contains itself",
+                ));
             }
-            entries.push(FsEntry { path: rel.clone(), is_dir: true, size: 0 });
+            entries.push(FsEntry {
+                path: rel.clone(),
+                is_dir: true,
+                size: 0,
+            });
             real.push(None);
             stack.push((canon, rel));
             walk_dir(canon_root, shown_root, stack, active, entries, real, limits)?;
@@ -244,10 +306,18 @@ fn walk_dir(
             if md.len() > limits.max_file_bytes {
                 return Err(Invalid::new(
                     &shown,
-                    format!("file is {} bytes, over the limit of {} bytes", md.len(), limits.max_file_bytes),
+                    format!(
+                        "file is {} bytes, over the limit of {} bytes",
+                        md.len(),
+                        limits.max_file_bytes
+                    ),
                 ));
             }
-            entries.push(FsEntry { path: rel, is_dir: false, size: md.len() });
+            entries.push(FsEntry {
+                path: rel,
+                is_dir: false,
+                size: md.len(),
+            });
             real.push(Some(target));
         } else {
             return Err(Invalid::new(&shown, "not a regular file or folder"));
@@ -264,30 +334,52 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     // Names first, checked: no absolute paths, no `..`, UTF-8 only, no symlinks.
     let mut names: Vec<(String, bool, u64, usize)> = Vec::new();
     for i in 0..z.len() {
-        let f = z.by_index_raw(i).map_err(|e| Invalid::new(path, format!("corrupt zip entry #{i}: {e}")))?;
+        let f = z
+            .by_index_raw(i)
+            .map_err(|e| Invalid::new(path, format!("corrupt zip entry #{i}: {e}")))?;
         let raw = f.name().to_string();
         if std::str::from_utf8(f.name_raw()).is_err() {
-            return Err(Invalid::new(path, format!("zip entry {raw:?} has a name that is not valid UTF-8")));
+            return Err(Invalid::new(
+                path,
+                format!("zip entry {raw:?} has a name that is not valid UTF-8"),
+            ));
         }
-        if raw.starts_with('/') || raw.starts_with('\\') || raw.contains('\\') || raw.contains(':') {
-            return Err(Invalid::new(path, format!("zip entry {raw:?} has an absolute or non-portable path")));
+        if raw.starts_with('/') || raw.starts_with('\\') || raw.contains('\\') || raw.contains(':')
+        {
+            return Err(Invalid::new(
+                path,
+                format!("zip entry {raw:?} has an absolute or non-portable path"),
+            ));
         }
-        let parts: Vec<&str> = raw.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
-        if parts.iter().any(|s| *s == "..") {
-            return Err(Invalid::new(path, format!("zip entry {raw:?} points outside the archive (`..`)")));
+        let parts: Vec<&str> = raw
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .collect();
+        if parts.contains(&"..") {
+            return Err(Invalid::new(
+                path,
+                format!("zip entry {raw:?} points outside the archive (`..`)"),
+            ));
         }
         if parts.is_empty() {
             continue;
         }
         if let Some(mode) = f.unix_mode() {
             if mode & 0o170000 == 0o120000 {
-                return Err(Invalid::new(path, format!("zip entry {raw:?} is a symlink, which packages may not hold")));
+                return Err(Invalid::new(
+                    path,
+                    format!("zip entry {raw:?} is a symlink, which packages may not hold"),
+                ));
             }
         }
         if f.size() > limits.max_file_bytes {
             return Err(Invalid::new(
                 path,
-                format!("zip entry {raw:?} is {} bytes, over the limit of {} bytes", f.size(), limits.max_file_bytes),
+                format!(
+                    "zip entry {raw:?} is {} bytes, over the limit of {} bytes",
+                    f.size(),
+                    limits.max_file_bytes
+                ),
             ));
         }
         names.push((parts.join("/"), f.is_dir(), f.size(), i));
@@ -306,11 +398,18 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     let mut files: Vec<(String, bool, u64, Option<usize>)> = Vec::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     for (n, is_dir, size, i) in names {
-        let Some(rel) = n.strip_prefix(&top).and_then(|r| r.strip_prefix('/')).map(str::to_string) else {
+        let Some(rel) = n
+            .strip_prefix(&top)
+            .and_then(|r| r.strip_prefix('/'))
+            .map(str::to_string)
+        else {
             if n == top && is_dir {
                 continue;
             }
-            return Err(Invalid::new(path, format!("zip entry {n:?} is outside the package's top folder {top:?}")));
+            return Err(Invalid::new(
+                path,
+                format!("zip entry {n:?} is outside the package's top folder {top:?}"),
+            ));
         };
         // Parent folders exist even when the zip has no entries for them.
         let mut acc = String::new();
@@ -334,13 +433,27 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     files.sort_by(|a, b| walk_cmp(&a.0, &b.0));
     for w in files.windows(2) {
         if w[0].0 == w[1].0 {
-            return Err(Invalid::new(path, format!("zip entry {:?} appears twice", w[0].0)));
+            return Err(Invalid::new(
+                path,
+                format!("zip entry {:?} appears twice", w[0].0),
+            ));
         }
     }
-    let entries = files.iter().map(|(p, d, s, _)| FsEntry { path: p.clone(), is_dir: *d, size: *s }).collect();
+    let entries = files
+        .iter()
+        .map(|(p, d, s, _)| FsEntry {
+            path: p.clone(),
+            is_dir: *d,
+            size: *s,
+        })
+        .collect();
     let index = files.iter().map(|f| f.3).collect();
     drop(z);
-    Ok(PackageFs { origin: Origin::Zip(path.to_path_buf()), entries, source: Source::Zip { bytes, top, index } })
+    Ok(PackageFs {
+        origin: Origin::Zip(path.to_path_buf()),
+        entries,
+        source: Source::Zip { bytes, top, index },
+    })
 }
 
 #[cfg(test)]
@@ -353,9 +466,11 @@ mod tests {
         let mut w = zip::ZipWriter::new(f);
         for (name, data) in entries {
             if name.ends_with('/') {
-                w.add_directory(*name, zip::write::SimpleFileOptions::default()).unwrap();
+                w.add_directory(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
             } else {
-                w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+                w.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
                 w.write_all(data).unwrap();
             }
         }
@@ -404,7 +519,13 @@ mod tests {
     fn zip_root_and_synthesized_folders() {
         let t = tempfile::tempdir().unwrap();
         let z = t.path().join("x-1.0.0.zip");
-        write_zip(&z, &[("x-1.0.0/manifest.yml", b"m"), ("x-1.0.0/docs/README.md", b"r")]);
+        write_zip(
+            &z,
+            &[
+                ("x-1.0.0/manifest.yml", b"m"),
+                ("x-1.0.0/docs/README.md", b"r"),
+            ],
+        );
         let p = PackageFs::open(&Origin::Zip(z), Limits::default()).unwrap();
         let names: Vec<_> = p.entries().iter().map(|e| e.path.as_str()).collect();
         assert_eq!(names, ["docs", "docs/README.md", "manifest.yml"]);
@@ -416,19 +537,32 @@ mod tests {
     fn zip_slip_and_stray_entries_are_refused() {
         let t = tempfile::tempdir().unwrap();
         let z = t.path().join("x-1.0.0.zip");
-        write_zip(&z, &[("x-1.0.0/manifest.yml", b"m"), ("x-1.0.0/../../evil", b"e")]);
-        assert!(PackageFs::open(&Origin::Zip(z.clone()), Limits::default()).unwrap_err().reason.contains(".."));
+        write_zip(
+            &z,
+            &[("x-1.0.0/manifest.yml", b"m"), ("x-1.0.0/../../evil", b"e")],
+        );
+        assert!(PackageFs::open(&Origin::Zip(z.clone()), Limits::default())
+            .unwrap_err()
+            .reason
+            .contains(".."));
         write_zip(&z, &[("x-1.0.0/manifest.yml", b"m"), ("other/file", b"e")]);
-        assert!(PackageFs::open(&Origin::Zip(z.clone()), Limits::default()).unwrap_err().reason.contains("outside"));
+        assert!(PackageFs::open(&Origin::Zip(z.clone()), Limits::default())
+            .unwrap_err()
+            .reason
+            .contains("outside"));
         fs::write(&z, b"not a zip").unwrap();
-        assert!(PackageFs::open(&Origin::Zip(z), Limits::default()).unwrap_err().reason.contains("not a valid zip"));
+        assert!(PackageFs::open(&Origin::Zip(z), Limits::default())
+            .unwrap_err()
+            .reason
+            .contains("not a valid zip"));
     }
 
     #[test]
     fn size_limit() {
         let t = tempfile::tempdir().unwrap();
         fs::write(t.path().join("big"), vec![0u8; 100]).unwrap();
-        let e = PackageFs::open(&Origin::Dir(t.path().into()), Limits { max_file_bytes: 10 }).unwrap_err();
+        let e = PackageFs::open(&Origin::Dir(t.path().into()), Limits { max_file_bytes: 10 })
+            .unwrap_err();
         assert!(e.reason.contains("over the limit"), "{e}");
     }
 }

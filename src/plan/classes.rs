@@ -55,13 +55,21 @@ pub fn version_key(points: &[Version], v: &Version) -> String {
 /// Every class of a version dimension, each with its smallest member as representative.
 /// Classes with no member (no release between 8.1.0 and 8.1.1) are left out.
 pub fn version_classes(points: &[Version]) -> Vec<Class> {
-    let mut out = vec![Class { key: ABSENT.into(), value: None }];
+    let mut out = vec![Class {
+        key: ABSENT.into(),
+        value: None,
+    }];
     for k in 0..=points.len() {
         let below = k.checked_sub(1).map(|i| &points[i]);
         let fits = |v: &Version| k == points.len() || *v < points[k];
-        let rel = below.map(smallest_release_above).unwrap_or_else(|| Version::new(0, 0, 0));
+        let rel = below
+            .map(smallest_release_above)
+            .unwrap_or_else(|| Version::new(0, 0, 0));
         if fits(&rel) {
-            out.push(Class { key: format!("{k}"), value: Some(rel.to_string()) });
+            out.push(Class {
+                key: format!("{k}"),
+                value: Some(rel.to_string()),
+            });
         }
         let pre = below.map(smallest_prerelease_above).unwrap_or_else(|| {
             let mut v = Version::new(0, 0, 0);
@@ -69,10 +77,16 @@ pub fn version_classes(points: &[Version]) -> Vec<Class> {
             v
         });
         if fits(&pre) {
-            out.push(Class { key: format!("{k}-"), value: Some(pre.to_string()) });
+            out.push(Class {
+                key: format!("{k}-"),
+                value: Some(pre.to_string()),
+            });
         }
         if k < points.len() {
-            out.push(Class { key: format!("{k}="), value: Some(points[k].to_string()) });
+            out.push(Class {
+                key: format!("{k}="),
+                value: Some(points[k].to_string()),
+            });
         }
     }
     out
@@ -90,17 +104,28 @@ pub fn normalise_points(mut points: Vec<Version>) -> Vec<Version> {
 
 /// Classes of a `major.minor` spec dimension over points `M.m.0`.
 pub fn spec_classes(points: &[Version]) -> Vec<Class> {
-    let mut out = vec![Class { key: ABSENT.into(), value: None }];
+    let mut out = vec![Class {
+        key: ABSENT.into(),
+        value: None,
+    }];
     for k in 0..=points.len() {
         let cand = match k.checked_sub(1).map(|i| &points[i]) {
             None => Version::new(0, 0, 0),
             Some(p) => Version::new(p.major, p.minor + 1, 0),
         };
-        if (k == points.len() || cand < points[k]) && !(k == 0 && !points.is_empty() && cand == points[0]) {
-            out.push(Class { key: format!("{k}"), value: Some(format!("{}.{}", cand.major, cand.minor)) });
+        if (k == points.len() || cand < points[k])
+            && !(k == 0 && !points.is_empty() && cand == points[0])
+        {
+            out.push(Class {
+                key: format!("{k}"),
+                value: Some(format!("{}.{}", cand.major, cand.minor)),
+            });
         }
         if k < points.len() {
-            out.push(Class { key: format!("{k}="), value: Some(format!("{}.{}", points[k].major, points[k].minor)) });
+            out.push(Class {
+                key: format!("{k}="),
+                value: Some(format!("{}.{}", points[k].major, points[k].minor)),
+            });
         }
     }
     out
@@ -108,14 +133,23 @@ pub fn spec_classes(points: &[Version]) -> Vec<Class> {
 
 /// Classes of a name dimension: absent, each known value, and any other value.
 pub fn name_classes(values: &[String]) -> Vec<Class> {
-    let mut out = vec![Class { key: ABSENT.into(), value: None }];
-    out.extend(values.iter().map(|v| Class { key: v.clone(), value: Some(v.clone()) }));
+    let mut out = vec![Class {
+        key: ABSENT.into(),
+        value: None,
+    }];
+    out.extend(values.iter().map(|v| Class {
+        key: v.clone(),
+        value: Some(v.clone()),
+    }));
     // A value no package has: the representative only needs to be outside `values`.
     let mut other = "eprgen-unknown".to_string();
     while values.contains(&other) {
         other.push('_');
     }
-    out.push(Class { key: UNKNOWN.into(), value: Some(other) });
+    out.push(Class {
+        key: UNKNOWN.into(),
+        value: Some(other),
+    });
     out
 }
 
@@ -133,14 +167,27 @@ pub const MAX_SET_MEMBERS: usize = 12;
 /// Classes of a comma-separated set dimension (capabilities): absent, and every subset of the
 /// known members (a query is reduced to the members it names that some package has).
 pub fn set_classes(values: &[String]) -> Vec<Class> {
-    let mut out = vec![Class { key: ABSENT.into(), value: None }];
+    let mut out = vec![Class {
+        key: ABSENT.into(),
+        value: None,
+    }];
     let n = values.len().min(MAX_SET_MEMBERS);
     for mask in 0u32..(1u32 << n) {
-        let members: Vec<&str> = (0..n).filter(|i| mask >> i & 1 == 1).map(|i| values[i].as_str()).collect();
+        let members: Vec<&str> = (0..n)
+            .filter(|i| mask >> i & 1 == 1)
+            .map(|i| values[i].as_str())
+            .collect();
         let key = members.join(",");
         // An empty subset still means "the parameter was given": `,` names no known member.
-        let value = if members.is_empty() { ",".to_string() } else { key.clone() };
-        out.push(Class { key, value: Some(value) });
+        let value = if members.is_empty() {
+            ",".to_string()
+        } else {
+            key.clone()
+        };
+        out.push(Class {
+            key,
+            value: Some(value),
+        });
     }
     out
 }
@@ -149,7 +196,11 @@ pub fn set_key(values: &[String], given: Option<&[String]>) -> String {
     match given {
         None => ABSENT.into(),
         Some(items) => {
-            let mut keep: Vec<&str> = values.iter().filter(|v| items.iter().any(|i| i == *v)).map(String::as_str).collect();
+            let mut keep: Vec<&str> = values
+                .iter()
+                .filter(|v| items.iter().any(|i| i == *v))
+                .map(String::as_str)
+                .collect();
             keep.dedup();
             keep.join(",")
         }
@@ -158,7 +209,16 @@ pub fn set_key(values: &[String], given: Option<&[String]>) -> String {
 
 /// Classes of a boolean dimension.
 pub fn bool_classes() -> Vec<Class> {
-    vec![Class { key: "0".into(), value: None }, Class { key: "1".into(), value: Some("true".into()) }]
+    vec![
+        Class {
+            key: "0".into(),
+            value: None,
+        },
+        Class {
+            key: "1".into(),
+            value: Some("true".into()),
+        },
+    ]
 }
 
 pub fn bool_key(b: bool) -> String {
@@ -175,14 +235,23 @@ mod tests {
 
     #[test]
     fn every_version_class_representative_maps_to_its_key() {
-        let points = normalise_points(vec![v("7.14.0"), v("8.0.0"), v("8.0.0-beta1"), v("8.0.1"), v("0.0.0")]);
+        let points = normalise_points(vec![
+            v("7.14.0"),
+            v("8.0.0"),
+            v("8.0.0-beta1"),
+            v("8.0.1"),
+            v("0.0.0"),
+        ]);
         for c in version_classes(&points) {
             if let Some(val) = &c.value {
                 assert_eq!(version_key(&points, &v(val)), c.key, "{val}");
             }
         }
         // 8.0.0 < x < 8.0.1 holds only prereleases: no release class there.
-        let keys: Vec<String> = version_classes(&points).into_iter().map(|c| c.key).collect();
+        let keys: Vec<String> = version_classes(&points)
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
         let k = points.iter().position(|p| *p == v("8.0.1")).unwrap();
         assert!(!keys.contains(&format!("{k}")));
         assert!(keys.contains(&format!("{k}-")));
@@ -205,7 +274,13 @@ mod tests {
     fn set_keys() {
         let vals = vec!["observability".to_string(), "security".to_string()];
         assert_eq!(set_key(&vals, None), "-");
-        assert_eq!(set_key(&vals, Some(&["security".into(), "none".into(), "observability".into()])), "observability,security");
+        assert_eq!(
+            set_key(
+                &vals,
+                Some(&["security".into(), "none".into(), "observability".into()])
+            ),
+            "observability,security"
+        );
         assert_eq!(set_key(&vals, Some(&["none".into()])), "");
         assert_eq!(set_classes(&vals).len(), 5);
     }

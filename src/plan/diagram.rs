@@ -19,7 +19,7 @@ pub struct Set(Vec<u64>);
 impl Set {
     pub fn full(n: usize) -> Set {
         let mut v = vec![u64::MAX; n.div_ceil(64)];
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             if let Some(last) = v.last_mut() {
                 *last = (1u64 << (n % 64)) - 1;
             }
@@ -114,7 +114,15 @@ fn leaf_ref(answer: usize) -> i64 {
 
 impl<'a, S: Space> Builder<'a, S> {
     pub fn new(dims: &'a [BuildDim], space: &'a mut S, n: usize) -> Self {
-        Builder { dims, space, n, memo: HashMap::new(), nodes: Vec::new(), shared: HashMap::new(), predicates: HashMap::new() }
+        Builder {
+            dims,
+            space,
+            n,
+            memo: HashMap::new(),
+            nodes: Vec::new(),
+            shared: HashMap::new(),
+            predicates: HashMap::new(),
+        }
     }
 
     /// Build from the full candidate set; returns (root, nodes).
@@ -169,7 +177,11 @@ impl<'a, S: Space> Builder<'a, S> {
             for (_, c) in &children {
                 *counts.entry(*c).or_default() += 1;
             }
-            let other = *counts.iter().max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c))).expect("non-empty").0;
+            let other = *counts
+                .iter()
+                .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
+                .expect("non-empty")
+                .0;
             let node = Node {
                 d: level as u16,
                 e: children.into_iter().filter(|(_, c)| *c != other).collect(),

@@ -1,5 +1,6 @@
 //! The finite answer space: constraint boundaries, value classes and the route table.
 
+pub mod constraint;
 pub mod routes;
 
 /// The two query endpoints.
@@ -16,7 +17,11 @@ pub use space::{plan, Planned};
 
 /// Route a raw query string of an endpoint through the tree's route table: the answer's blake3,
 /// or EPR's 400 message for an invalid query.
-pub fn route_query(routes: &routes::RouteTable, ep: Endpoint, raw_query: &str) -> Result<String, String> {
+pub fn route_query(
+    routes: &routes::RouteTable,
+    ep: Endpoint,
+    raw_query: &str,
+) -> Result<String, String> {
     let d = match ep {
         Endpoint::Search => &routes.search,
         Endpoint::Categories => &routes.categories,

@@ -66,23 +66,51 @@ fn bits(it: impl Iterator<Item = bool>) -> String {
 
 /// Discovery: which of the distinct field sets pass every `fields:` filter, and which of the
 /// distinct dataset sets hit every `datasets:` filter (`-` where there is no such filter).
-pub fn discovery_key(field_sets: &[Vec<String>], dataset_sets: &[Vec<String>], d: &BTreeSet<DiscoveryFilter>) -> String {
+pub fn discovery_key(
+    field_sets: &[Vec<String>],
+    dataset_sets: &[Vec<String>],
+    d: &BTreeSet<DiscoveryFilter>,
+) -> String {
     if d.is_empty() {
         return ABSENT.into();
     }
-    let fields: Vec<&BTreeSet<String>> =
-        d.iter().filter_map(|x| if let DiscoveryFilter::Fields(s) = x { Some(s) } else { None }).collect();
-    let datasets: Vec<&BTreeSet<String>> =
-        d.iter().filter_map(|x| if let DiscoveryFilter::Datasets(s) = x { Some(s) } else { None }).collect();
+    let fields: Vec<&BTreeSet<String>> = d
+        .iter()
+        .filter_map(|x| {
+            if let DiscoveryFilter::Fields(s) = x {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let datasets: Vec<&BTreeSet<String>> = d
+        .iter()
+        .filter_map(|x| {
+            if let DiscoveryFilter::Datasets(s) = x {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .collect();
     let f = if fields.is_empty() {
         ABSENT.to_string()
     } else {
-        bits(field_sets.iter().map(|p| fields.iter().all(|q| p.iter().all(|x| q.contains(x)))))
+        bits(
+            field_sets
+                .iter()
+                .map(|p| fields.iter().all(|q| p.iter().all(|x| q.contains(x)))),
+        )
     };
     let s = if datasets.is_empty() {
         ABSENT.to_string()
     } else {
-        bits(dataset_sets.iter().map(|p| datasets.iter().all(|q| p.iter().any(|x| q.contains(x)))))
+        bits(
+            dataset_sets
+                .iter()
+                .map(|p| datasets.iter().all(|q| p.iter().any(|x| q.contains(x)))),
+        )
     };
     format!("f{f}d{s}")
 }
@@ -100,7 +128,9 @@ fn key_of(dim: &Dim, points: &[Version], v: Value<'_>) -> String {
     match v {
         Value::Bool(b) => classes::bool_key(b),
         Value::Version(None) => ABSENT.into(),
-        Value::Version(Some(v)) => version_key(points, &dim.sets.first().cloned().unwrap_or_default(), v),
+        Value::Version(Some(v)) => {
+            version_key(points, &dim.sets.first().cloned().unwrap_or_default(), v)
+        }
         Value::Name(n) => classes::name_key(&dim.values, n),
         Value::Set(None) => ABSENT.into(),
         Value::Set(Some(s)) => {
@@ -149,16 +179,27 @@ pub fn dim_points(dim: &Dim) -> Vec<Version> {
     if !matches!(dim.kind, DimKind::Version | DimKind::Spec) {
         return Vec::new();
     }
-    dim.values.iter().map(|s| Version::parse(s).expect("route table points are semver")).collect()
+    dim.values
+        .iter()
+        .map(|s| Version::parse(s).expect("route table points are semver"))
+        .collect()
 }
 
 /// The class key of every dimension for a parsed /search query.
 pub fn search_keys(d: &Diagram, points: &[Vec<Version>], f: &SearchFilter) -> Vec<String> {
-    d.dims.iter().zip(points).map(|(dim, p)| key_of(dim, p, search_value(f, &dim.name))).collect()
+    d.dims
+        .iter()
+        .zip(points)
+        .map(|(dim, p)| key_of(dim, p, search_value(f, &dim.name)))
+        .collect()
 }
 
 pub fn categories_keys(d: &Diagram, points: &[Vec<Version>], f: &CategoriesFilter) -> Vec<String> {
-    d.dims.iter().zip(points).map(|(dim, p)| key_of(dim, p, categories_value(f, &dim.name))).collect()
+    d.dims
+        .iter()
+        .zip(points)
+        .map(|(dim, p)| key_of(dim, p, categories_value(f, &dim.name)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,7 +253,10 @@ fn version_candidates(points: &[Version], tags: &[String], spec: bool) -> Vec<Ve
             out.push(smallest_release_above(p));
             out.push(smallest_prerelease_above(p));
             for t in tags {
-                for base in [Version::new(p.major, p.minor, p.patch), Version::new(p.major, p.minor, p.patch + 1)] {
+                for base in [
+                    Version::new(p.major, p.minor, p.patch),
+                    Version::new(p.major, p.minor, p.patch + 1),
+                ] {
                     let v = with_pre(base, t);
                     if precedence(&v, p) == Ordering::Greater {
                         out.push(v);
@@ -229,7 +273,10 @@ fn version_dim_classes(dim: &Dim, spec: bool) -> Vec<Class> {
     let points = dim_points(dim);
     let tags = dim.sets.first().cloned().unwrap_or_default();
     let mut seen = BTreeSet::new();
-    let mut out = vec![Class { key: ABSENT.into(), value: None }];
+    let mut out = vec![Class {
+        key: ABSENT.into(),
+        value: None,
+    }];
     seen.insert(ABSENT.to_string());
     for v in version_candidates(&points, &tags, spec) {
         let key = version_key(&points, &tags, &v);
@@ -244,7 +291,10 @@ fn version_dim_classes(dim: &Dim, spec: bool) -> Vec<Class> {
             } else {
                 v.to_string()
             };
-            out.push(Class { key, value: Some(value) });
+            out.push(Class {
+                key,
+                value: Some(value),
+            });
         }
     }
     out
@@ -268,28 +318,33 @@ fn discovery_classes(dim: &Dim, datasets: &[String]) -> Vec<Class> {
         if names.is_empty() {
             names.insert(none.clone());
         }
-        field_options.push(Some(format!("fields:{}", names.into_iter().collect::<Vec<_>>().join(","))));
+        field_options.push(Some(format!(
+            "fields:{}",
+            names.into_iter().collect::<Vec<_>>().join(",")
+        )));
     }
     // Datasets: single filters over every subset of known names, then their conjunctions.
     let n = datasets.len().min(MAX_DISCOVERY);
     let mut singles: Vec<String> = Vec::new();
     for mask in 0u32..(1u32 << n) {
-        let mut names: Vec<&str> = (0..n).filter(|i| mask >> i & 1 == 1).map(|i| datasets[i].as_str()).collect();
+        let mut names: Vec<&str> = (0..n)
+            .filter(|i| mask >> i & 1 == 1)
+            .map(|i| datasets[i].as_str())
+            .collect();
         if names.is_empty() {
             names.push(&none);
         }
         singles.push(format!("datasets:{}", names.join(",")));
     }
     let vector = |terms: &[String]| -> String {
-        let d: BTreeSet<DiscoveryFilter> = terms
-            .iter()
-            .map(|t| parse_discovery(t))
-            .collect();
+        let d: BTreeSet<DiscoveryFilter> = terms.iter().map(|t| parse_discovery(t)).collect();
         discovery_key(&[], &dim.sets2, &d)
     };
     let mut combos: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in &singles {
-        combos.entry(vector(std::slice::from_ref(s))).or_insert_with(|| vec![s.clone()]);
+        combos
+            .entry(vector(std::slice::from_ref(s)))
+            .or_insert_with(|| vec![s.clone()]);
     }
     loop {
         let mut added = false;
@@ -299,8 +354,8 @@ fn discovery_classes(dim: &Dim, datasets: &[String]) -> Vec<Class> {
                 let mut terms = a.clone();
                 terms.push(s.clone());
                 let k = vector(&terms);
-                if !combos.contains_key(&k) {
-                    combos.insert(k, terms);
+                if let std::collections::btree_map::Entry::Vacant(slot) = combos.entry(k) {
+                    slot.insert(terms);
                     added = true;
                 }
             }
@@ -322,10 +377,15 @@ fn discovery_classes(dim: &Dim, datasets: &[String]) -> Vec<Class> {
             if let Some(d) = d {
                 terms.extend(d.iter().cloned());
             }
-            let filters: BTreeSet<DiscoveryFilter> = terms.iter().map(|t| parse_discovery(t)).collect();
+            let filters: BTreeSet<DiscoveryFilter> =
+                terms.iter().map(|t| parse_discovery(t)).collect();
             let key = discovery_key(&dim.sets, &dim.sets2, &filters);
             if seen.insert(key.clone()) {
-                let value = if terms.is_empty() { None } else { Some(terms.join("\u{0}")) };
+                let value = if terms.is_empty() {
+                    None
+                } else {
+                    Some(terms.join("\u{0}"))
+                };
                 out.push(Class { key, value });
             }
         }
@@ -344,13 +404,18 @@ fn parse_discovery(term: &str) -> DiscoveryFilter {
 
 /// The query fragment of a class value (`discovery` values hold several terms).
 fn fragment(name: &str, value: &str) -> String {
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    value.split('\u{0}').map(|v| format!("{name}={}", enc(v))).collect::<Vec<_>>().join("&")
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    value
+        .split('\u{0}')
+        .map(|v| format!("{name}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// What the catalog holds that the dimensions are cut along.
-struct Catalog<'a> {
-    entries: &'a [Entry],
+struct Catalog {
     names: Vec<String>,
     types: Vec<String>,
     categories: Vec<String>,
@@ -365,19 +430,29 @@ struct Catalog<'a> {
     datasets: Vec<String>,
 }
 
-impl<'a> Catalog<'a> {
-    fn new(entries: &'a [Entry]) -> Self {
+impl Catalog {
+    fn new(entries: &[Entry]) -> Self {
         let mut names = BTreeSet::new();
         let mut types = BTreeSet::new();
         let mut cats = BTreeSet::new();
         let mut caps = BTreeSet::new();
-        let (mut kib, mut kt, mut agt, mut at, mut spec) = (Vec::new(), BTreeSet::new(), Vec::new(), BTreeSet::new(), Vec::new());
-        let (mut fsets, mut dsets, mut dnames) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let (mut kib, mut kt, mut agt, mut at, mut spec) = (
+            Vec::new(),
+            BTreeSet::new(),
+            Vec::new(),
+            BTreeSet::new(),
+            Vec::new(),
+        );
+        let (mut fsets, mut dsets, mut dnames) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         let known = categories_list::known();
         for e in entries {
             names.insert(e.name.clone());
             types.insert(e.package_type.clone());
-            let all_cats = e.categories.iter().chain(e.policy_template_categories.iter().flatten().flatten());
+            let all_cats = e
+                .categories
+                .iter()
+                .chain(e.policy_template_categories.iter().flatten().flatten());
             for c in all_cats {
                 cats.insert(c.clone());
                 if let Some(p) = known.get(c).and_then(|k| k.parent.clone()) {
@@ -411,7 +486,6 @@ impl<'a> Catalog<'a> {
             }
         }
         Catalog {
-            entries,
             names: names.into_iter().collect(),
             types: types.into_iter().collect(),
             categories: cats.into_iter().collect(),
@@ -428,7 +502,10 @@ impl<'a> Catalog<'a> {
     }
 
     fn dim(&self, name: &str) -> BuildDim {
-        let mk = |kind: DimKind, values: Vec<String>, sets: Vec<Vec<String>>, sets2: Vec<Vec<String>>| Dim {
+        let mk = |kind: DimKind,
+                  values: Vec<String>,
+                  sets: Vec<Vec<String>>,
+                  sets2: Vec<Vec<String>>| Dim {
             name: name.to_string(),
             kind,
             values,
@@ -436,18 +513,56 @@ impl<'a> Catalog<'a> {
             sets2,
         };
         let vstr = |v: &[Version]| v.iter().map(Version::to_string).collect::<Vec<_>>();
-        let tags = |t: &[String]| if t.is_empty() { Vec::new() } else { vec![t.to_vec()] };
+        let tags = |t: &[String]| {
+            if t.is_empty() {
+                Vec::new()
+            } else {
+                vec![t.to_vec()]
+            }
+        };
         let (dim, mode) = match name {
-            "experimental" | "all" | "include_policy_templates" => (mk(DimKind::Bool, vec![], vec![], vec![]), true),
+            "experimental" | "all" | "include_policy_templates" => {
+                (mk(DimKind::Bool, vec![], vec![], vec![]), true)
+            }
             "prerelease" => (mk(DimKind::Bool, vec![], vec![], vec![]), false),
             "package" => (mk(DimKind::Name, self.names.clone(), vec![], vec![]), false),
             "type" => (mk(DimKind::Name, self.types.clone(), vec![], vec![]), false),
-            "category" => (mk(DimKind::Name, self.categories.clone(), vec![], vec![]), true),
-            "capabilities" => (mk(DimKind::Set, self.capabilities.clone(), vec![], vec![]), false),
-            "kibana.version" => (mk(DimKind::Version, vstr(&self.kibana), tags(&self.kibana_tags), vec![]), false),
-            "agent.version" => (mk(DimKind::Version, vstr(&self.agent), tags(&self.agent_tags), vec![]), false),
+            "category" => (
+                mk(DimKind::Name, self.categories.clone(), vec![], vec![]),
+                true,
+            ),
+            "capabilities" => (
+                mk(DimKind::Set, self.capabilities.clone(), vec![], vec![]),
+                false,
+            ),
+            "kibana.version" => (
+                mk(
+                    DimKind::Version,
+                    vstr(&self.kibana),
+                    tags(&self.kibana_tags),
+                    vec![],
+                ),
+                false,
+            ),
+            "agent.version" => (
+                mk(
+                    DimKind::Version,
+                    vstr(&self.agent),
+                    tags(&self.agent_tags),
+                    vec![],
+                ),
+                false,
+            ),
             "spec.min" | "spec.max" => (mk(DimKind::Spec, vstr(&self.spec), vec![], vec![]), false),
-            "discovery" => (mk(DimKind::Discovery, vec![], self.field_sets.clone(), self.dataset_sets.clone()), false),
+            "discovery" => (
+                mk(
+                    DimKind::Discovery,
+                    vec![],
+                    self.field_sets.clone(),
+                    self.dataset_sets.clone(),
+                ),
+                false,
+            ),
             other => unreachable!("unknown dimension {other}"),
         };
         let classes = match dim.kind {
@@ -513,7 +628,13 @@ struct SearchSpace<'a> {
     bodies: &'a mut Bodies,
 }
 
-fn store(bodies: &mut Bodies, answers: &mut Vec<String>, by_hash: &mut HashMap<String, usize>, body: Vec<u8>, kind: CacheKind) -> usize {
+fn store(
+    bodies: &mut Bodies,
+    answers: &mut Vec<String>,
+    by_hash: &mut HashMap<String, usize>,
+    body: Vec<u8>,
+    kind: CacheKind,
+) -> usize {
     let hash = blake3::hash(&body).to_hex().to_string();
     if let Some(i) = by_hash.get(&hash) {
         return *i;
@@ -542,8 +663,11 @@ impl Space for SearchSpace<'_> {
     }
 
     fn leaf(&mut self, set: &Set, modes: &Modes) -> usize {
-        let picks: Vec<(usize, usize)> =
-            modes.iter().enumerate().filter_map(|(d, c)| c.map(|c| (d, c))).collect();
+        let picks: Vec<(usize, usize)> = modes
+            .iter()
+            .enumerate()
+            .filter_map(|(d, c)| c.map(|c| (d, c)))
+            .collect();
         let q = query_of(self.dims, &picks);
         let f = SearchFilter::from_query(&q).expect("representative queries are valid");
         let selected = search::select(self.entries, &set.members(), &f);
@@ -551,15 +675,30 @@ impl Space for SearchSpace<'_> {
         if let Some(a) = self.by_answer.get(&key) {
             return *a;
         }
-        let items: Vec<serde_json::Value> = selected.iter().map(|&i| search::item(&self.entries[i], &f)).collect();
+        let items: Vec<serde_json::Value> = selected
+            .iter()
+            .map(|&i| search::item(&self.entries[i], &f))
+            .collect();
         let body = gojson::array_body(&items).into_bytes();
-        let a = store(self.bodies, &mut self.answers, &mut self.by_hash, body, CacheKind::Search);
+        let a = store(
+            self.bodies,
+            &mut self.answers,
+            &mut self.by_hash,
+            body,
+            CacheKind::Search,
+        );
         self.by_answer.insert(key, a);
         a
     }
 
     fn empty_leaf(&mut self) -> usize {
-        store(self.bodies, &mut self.answers, &mut self.by_hash, gojson::array_body(&[]).into_bytes(), CacheKind::Search)
+        store(
+            self.bodies,
+            &mut self.answers,
+            &mut self.by_hash,
+            gojson::array_body(&[]).into_bytes(),
+            CacheKind::Search,
+        )
     }
 }
 
@@ -584,13 +723,18 @@ impl Space for CategoriesSpace<'_> {
         if self.dims[dim].dim.name != "prerelease" {
             q.push_str("&prerelease=true");
         }
-        let f = CategoriesFilter::from_query(&q).expect("representative queries are valid").search_filter();
+        let f = CategoriesFilter::from_query(&q)
+            .expect("representative queries are valid")
+            .search_filter();
         Set::from_fn(self.entries.len(), |i| search::keeps(&self.entries[i], &f))
     }
 
     fn leaf(&mut self, set: &Set, modes: &Modes) -> usize {
-        let picks: Vec<(usize, usize)> =
-            modes.iter().enumerate().filter_map(|(d, c)| c.map(|c| (d, c))).collect();
+        let picks: Vec<(usize, usize)> = modes
+            .iter()
+            .enumerate()
+            .filter_map(|(d, c)| c.map(|c| (d, c)))
+            .collect();
         let q = query_of(self.dims, &picks);
         let f = CategoriesFilter::from_query(&q).expect("representative queries are valid");
         let sf = f.search_filter();
@@ -601,14 +745,26 @@ impl Space for CategoriesSpace<'_> {
         }
         let counts = categories::count(self.entries, &selected, f.include_policy_templates);
         let body = gojson::to_go_pretty(&categories::categories_json(&counts)).into_bytes();
-        let a = store(self.bodies, &mut self.answers, &mut self.by_hash, body, CacheKind::Categories);
+        let a = store(
+            self.bodies,
+            &mut self.answers,
+            &mut self.by_hash,
+            body,
+            CacheKind::Categories,
+        );
         self.by_answer.insert(key, a);
         a
     }
 
     fn empty_leaf(&mut self) -> usize {
         let body = gojson::to_go_pretty(&categories::categories_json(&[])).into_bytes();
-        store(self.bodies, &mut self.answers, &mut self.by_hash, body, CacheKind::Categories)
+        store(
+            self.bodies,
+            &mut self.answers,
+            &mut self.by_hash,
+            body,
+            CacheKind::Categories,
+        )
     }
 }
 
@@ -628,7 +784,12 @@ pub fn plan(entries: &[Entry]) -> Planned {
         bodies: &mut bodies,
     };
     let (root, nodes) = Builder::new(&sdims, &mut s, entries.len()).build();
-    let search = Diagram { dims: sdims.iter().map(|d| d.dim.clone()).collect(), nodes, root, answers: s.answers };
+    let search = Diagram {
+        dims: sdims.iter().map(|d| d.dim.clone()).collect(),
+        nodes,
+        root,
+        answers: s.answers,
+    };
 
     let cdims: Vec<BuildDim> = CATEGORIES_DIMS.iter().map(|d| cat.dim(d)).collect();
     let mut c = CategoriesSpace {
@@ -641,8 +802,17 @@ pub fn plan(entries: &[Entry]) -> Planned {
         bodies: &mut bodies,
     };
     let (root, nodes) = Builder::new(&cdims, &mut c, entries.len()).build();
-    let categories = Diagram { dims: cdims.iter().map(|d| d.dim.clone()).collect(), nodes, root, answers: c.answers };
-    Planned { search, categories, bodies }
+    let categories = Diagram {
+        dims: cdims.iter().map(|d| d.dim.clone()).collect(),
+        nodes,
+        root,
+        answers: c.answers,
+    };
+    Planned {
+        search,
+        categories,
+        bodies,
+    }
 }
 
 /// Route a raw query: the answer's hash, or EPR's 400 message.
@@ -650,7 +820,11 @@ pub fn route(d: &Diagram, ep: super::Endpoint, raw_query: &str) -> Result<String
     let points: Vec<Vec<Version>> = d.dims.iter().map(dim_points).collect();
     let keys = match ep {
         super::Endpoint::Search => search_keys(d, &points, &SearchFilter::from_query(raw_query)?),
-        super::Endpoint::Categories => categories_keys(d, &points, &CategoriesFilter::from_query(raw_query)?),
+        super::Endpoint::Categories => {
+            categories_keys(d, &points, &CategoriesFilter::from_query(raw_query)?)
+        }
     };
-    d.walk(|i| keys[i].as_str()).map(str::to_string).ok_or_else(|| "internal error: incomplete route table".to_string())
+    d.walk(|i| keys[i].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| "internal error: incomplete route table".to_string())
 }

@@ -11,7 +11,9 @@ use crate::error::{Error, Invalid, IoContext, Result};
 use crate::package::fs::Origin;
 
 /// A package-storage stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Production,
@@ -45,7 +47,9 @@ impl std::str::FromStr for Stage {
             "production" => Ok(Stage::Production),
             "staging" => Ok(Stage::Staging),
             "snapshot" => Ok(Stage::Snapshot),
-            _ => Err(format!("unknown stage {s:?} (expected production, staging or snapshot)")),
+            _ => Err(format!(
+                "unknown stage {s:?} (expected production, staging or snapshot)"
+            )),
         }
     }
 }
@@ -62,12 +66,18 @@ pub struct Root {
 /// as far as S serves them. A missing stage folder is an empty stage.
 pub fn stage_roots(dir: &Path, stage: Stage) -> Result<Vec<Root>> {
     if !dir.is_dir() {
-        return Err(Error::Input { path: dir.into(), reason: "packages folder does not exist".into() });
+        return Err(Error::Input {
+            path: dir.into(),
+            reason: "packages folder does not exist".into(),
+        });
     }
     Ok(stage
         .served()
         .iter()
-        .map(|s| Root { path: dir.join(s.as_str()), stage: Some(*s) })
+        .map(|s| Root {
+            path: dir.join(s.as_str()),
+            stage: Some(*s),
+        })
         .filter(|r| r.path.exists())
         .collect())
 }
@@ -106,11 +116,17 @@ pub fn read(roots: &[Root]) -> Result<Found> {
         let mut j = 0;
         while j < here.len() {
             let mut k = j + 1;
-            while k < here.len() && here[k].name == here[j].name && here[k].version == here[j].version {
+            while k < here.len()
+                && here[k].name == here[j].name
+                && here[k].version == here[j].version
+            {
                 k += 1;
             }
             if k - j > 1 {
-                let paths: Vec<String> = here[j..k].iter().map(|p| p.origin.path().display().to_string()).collect();
+                let paths: Vec<String> = here[j..k]
+                    .iter()
+                    .map(|p| p.origin.path().display().to_string())
+                    .collect();
                 for p in &here[j..k] {
                     found.invalid.push(Invalid::new(
                         p.origin.path(),
@@ -126,11 +142,12 @@ pub fn read(roots: &[Root]) -> Result<Found> {
             } else {
                 let p = here[j].clone();
                 let key = (p.name.clone(), p.version.clone());
-                if seen.contains_key(&key) {
-                    found.shadowed.push(p);
-                } else {
-                    seen.insert(key, found.packages.len());
-                    found.packages.push(p);
+                match seen.entry(key) {
+                    std::collections::btree_map::Entry::Occupied(_) => found.shadowed.push(p),
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(found.packages.len());
+                        found.packages.push(p);
+                    }
                 }
             }
             j = k;
@@ -148,7 +165,10 @@ fn read_root(root: &Root, index: usize, invalid: &mut Vec<Invalid>) -> Result<Ve
     let mut out = Vec::new();
     let md = fs::metadata(&root.path).at(&root.path, "cannot open input folder")?;
     if !md.is_dir() {
-        return Err(Error::Input { path: root.path.clone(), reason: "input is not a folder".into() });
+        return Err(Error::Input {
+            path: root.path.clone(),
+            reason: "input is not a folder".into(),
+        });
     }
     let mut names: Vec<_> = fs::read_dir(&root.path)
         .at(&root.path, "cannot list input folder")?
@@ -166,7 +186,10 @@ fn read_root(root: &Root, index: usize, invalid: &mut Vec<Invalid>) -> Result<Ve
         }
         let ft = entry.file_type().at(&path, "cannot stat")?;
         if ft.is_symlink() {
-            invalid.push(Invalid::new(&path, "package folders and zips may not be symlinks"));
+            invalid.push(Invalid::new(
+                &path,
+                "package folders and zips may not be symlinks",
+            ));
             continue;
         }
         if ft.is_dir() {
@@ -184,7 +207,10 @@ fn read_root(root: &Root, index: usize, invalid: &mut Vec<Invalid>) -> Result<Ve
                         stage: root.stage,
                     });
                 }
-                _ => invalid.push(Invalid::new(&path, "zip package name must be <name>-<version>.zip")),
+                _ => invalid.push(Invalid::new(
+                    &path,
+                    "zip package name must be <name>-<version>.zip",
+                )),
             }
         } else if fname.ends_with(".zip.sig") {
             let zip = root.path.join(fname.trim_end_matches(".sig"));
@@ -259,8 +285,11 @@ mod tests {
         mk(t.path(), "snapshot/b/0.1.0");
         let roots = stage_roots(t.path(), Stage::Staging).unwrap();
         let f = read(&roots).unwrap();
-        let ids: Vec<_> =
-            f.packages.iter().map(|p| format!("{}@{}:{:?}", p.name, p.version, p.stage.unwrap())).collect();
+        let ids: Vec<_> = f
+            .packages
+            .iter()
+            .map(|p| format!("{}@{}:{:?}", p.name, p.version, p.stage.unwrap()))
+            .collect();
         assert_eq!(ids, ["a@1.0.0:Production", "a@1.1.0:Staging"]);
         assert_eq!(f.shadowed.len(), 1);
         let f = read(&stage_roots(t.path(), Stage::Snapshot).unwrap()).unwrap();
@@ -274,7 +303,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         mk(t.path(), "a/1.0.0");
         fs::write(t.path().join("a-1.0.0.zip"), "zip").unwrap();
-        let f = read(&[Root { path: t.path().into(), stage: None }]).unwrap();
+        let f = read(&[Root {
+            path: t.path().into(),
+            stage: None,
+        }])
+        .unwrap();
         assert!(f.packages.is_empty());
         assert_eq!(f.invalid.len(), 2);
         assert!(f.invalid[0].reason.contains("more than once"));
@@ -286,7 +319,11 @@ mod tests {
         fs::write(t.path().join("my_pkg-1.2.3-beta.1.zip"), "z").unwrap();
         fs::write(t.path().join("my_pkg-1.2.3-beta.1.zip.sig"), "s").unwrap();
         fs::write(t.path().join("orphan-1.0.0.zip.sig"), "s").unwrap();
-        let f = read(&[Root { path: t.path().into(), stage: None }]).unwrap();
+        let f = read(&[Root {
+            path: t.path().into(),
+            stage: None,
+        }])
+        .unwrap();
         assert_eq!(f.packages[0].name, "my_pkg");
         assert_eq!(f.packages[0].version, "1.2.3-beta.1");
         assert!(f.packages[0].signature.is_some());

@@ -30,7 +30,12 @@ pub struct CacheTimes {
 
 impl Default for CacheTimes {
     fn default() -> Self {
-        CacheTimes { index: 10, search: 600, categories: 600, catch_all: 600 }
+        CacheTimes {
+            index: 10,
+            search: 600,
+            categories: 600,
+            catch_all: 600,
+        }
     }
 }
 
@@ -58,7 +63,10 @@ pub const TEXT: &str = "text/plain; charset=utf-8";
 /// Content-Type of a package file, as EPR serves it: its own overrides for `.zip .ico .md .yml`,
 /// then Go's built-in extension table, then content sniffing for anything else.
 pub fn content_type(path: &str, head: &[u8]) -> String {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let known = match ext.as_str() {
         "zip" => "application/zip",
         "ico" => "image/x-icon",
@@ -104,10 +112,17 @@ pub fn sniff(head: &[u8]) -> &'static str {
         }
     }
     let trimmed: &[u8] = {
-        let start = head.iter().position(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')).unwrap_or(head.len());
+        let start = head
+            .iter()
+            .position(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
+            .unwrap_or(head.len());
         &head[start..]
     };
-    let lower: Vec<u8> = trimmed.iter().take(14).map(|b| b.to_ascii_lowercase()).collect();
+    let lower: Vec<u8> = trimmed
+        .iter()
+        .take(14)
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
     if lower.starts_with(b"<!doctype html") || lower.starts_with(b"<html") {
         return "text/html; charset=utf-8";
     }
@@ -117,7 +132,9 @@ pub fn sniff(head: &[u8]) -> &'static str {
     if head.is_empty() {
         return TEXT;
     }
-    let binary = head.iter().any(|&b| matches!(b, 0x00..=0x08 | 0x0b | 0x0e..=0x1a | 0x1c..=0x1f));
+    let binary = head
+        .iter()
+        .any(|&b| matches!(b, 0x00..=0x08 | 0x0b | 0x0e..=0x1a | 0x1c..=0x1f));
     if binary {
         "application/octet-stream"
     } else {
@@ -131,12 +148,24 @@ mod tests {
 
     #[test]
     fn epr_overrides_and_go_table() {
-        assert_eq!(content_type("manifest.yml", b""), "text/yaml; charset=UTF-8");
-        assert_eq!(content_type("docs/README.md", b""), "text/markdown; charset=utf-8");
+        assert_eq!(
+            content_type("manifest.yml", b""),
+            "text/yaml; charset=UTF-8"
+        );
+        assert_eq!(
+            content_type("docs/README.md", b""),
+            "text/markdown; charset=utf-8"
+        );
         assert_eq!(content_type("img/a.JPG", b""), "image/jpeg");
         assert_eq!(content_type("x.json", b""), "application/json");
-        assert_eq!(content_type("agent/stream/stream.yml.hbs", b"paths:\n"), "text/plain; charset=utf-8");
-        assert_eq!(content_type("blob", b"\x00\x01"), "application/octet-stream");
+        assert_eq!(
+            content_type("agent/stream/stream.yml.hbs", b"paths:\n"),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("blob", b"\x00\x01"),
+            "application/octet-stream"
+        );
         assert_eq!(content_type("noext", b"\x89PNG\r\n\x1a\nxx"), "image/png");
     }
 

@@ -20,10 +20,15 @@ pub fn write_package_zip<W: Write + Seek>(out: W, pkg: &PackageFs, top: &str) ->
     for e in pkg.entries() {
         let name = format!("{top}/{}", e.path);
         if e.is_dir {
-            z.add_directory(format!("{name}/"), base.unix_permissions(0o755)).map_err(io::Error::other)?;
+            z.add_directory(format!("{name}/"), base.unix_permissions(0o755))
+                .map_err(io::Error::other)?;
         } else {
-            let data = pkg.read(&e.path).map_err(|i| io::Error::other(i.to_string()))?;
-            let opts = base.unix_permissions(0o644).large_file(data.len() as u64 >= u32::MAX as u64);
+            let data = pkg
+                .read(&e.path)
+                .map_err(|i| io::Error::other(i.to_string()))?;
+            let opts = base
+                .unix_permissions(0o644)
+                .large_file(data.len() as u64 >= u32::MAX as u64);
             z.start_file(name, opts).map_err(io::Error::other)?;
             z.write_all(&data)?;
         }
@@ -62,6 +67,14 @@ mod tests {
         assert_eq!(one, build(t.path()));
         let z = zip::ZipArchive::new(Cursor::new(one)).unwrap();
         let names: Vec<_> = z.file_names().collect();
-        assert_eq!(names, ["pkg-1.0.0/a/", "pkg-1.0.0/a/b.txt", "pkg-1.0.0/a.txt", "pkg-1.0.0/manifest.yml"]);
+        assert_eq!(
+            names,
+            [
+                "pkg-1.0.0/a/",
+                "pkg-1.0.0/a/b.txt",
+                "pkg-1.0.0/a.txt",
+                "pkg-1.0.0/manifest.yml"
+            ]
+        );
     }
 }

@@ -63,7 +63,9 @@ impl Manifest {
     pub fn load(root: &Path) -> Result<Manifest> {
         let p = root.join(super::MANIFEST);
         let bytes = std::fs::read(&p).at(&p, "cannot read manifest")?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::NotATree { path: p.clone(), reason: format!("manifest is not valid: {e}") })
+        serde_json::from_slice(&bytes).map_err(|e| Error::NotATree {
+            path: p.clone(),
+            reason: format!("manifest is not valid: {e}"),
+        })
     }
 }

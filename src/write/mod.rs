@@ -30,7 +30,9 @@ pub const MANIFEST: &str = "_eprgen/manifest.json";
 const KEEP_BUILDS: usize = 2;
 
 /// A relative, `/`-separated path inside the output tree, checked to stay inside it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct RelPath(String);
 
@@ -92,11 +94,16 @@ impl Drop for Staging {
 }
 
 fn home_of(out: &Path) -> Result<PathBuf> {
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::Usage(format!("{}: output path must end in a folder name", out.display())))?;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: output path must end in a folder name",
+            out.display()
+        ))
+    })?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     Ok(parent.join(format!(".{name}.eprgen")))
 }
 
@@ -106,14 +113,24 @@ impl Staging {
         let home = home_of(out)?;
         fs::create_dir_all(home.join("builds")).at(&home, "cannot create build folder")?;
         let lock_path = home.join("lock");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at(&lock_path, "cannot open lock")?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .at(&lock_path, "cannot open lock")?;
         lock.try_lock().map_err(|_| {
-            Error::Usage(format!("{}: another eprgen build is writing this output", out.display()))
+            Error::Usage(format!(
+                "{}: another eprgen build is writing this output",
+                out.display()
+            ))
         })?;
         // Holding the lock, every staging folder is a leftover of a killed build.
         for e in fs::read_dir(&home).at(&home, "cannot list")? {
             let e = e.at(&home, "cannot list")?;
-            if e.file_name().to_string_lossy().starts_with("staging-") || e.file_name() == "link.tmp" {
+            if e.file_name().to_string_lossy().starts_with("staging-")
+                || e.file_name() == "link.tmp"
+            {
                 let p = e.path();
                 if p.is_dir() {
                     fs::remove_dir_all(&p).at(&p, "cannot remove stale staging folder")?;
@@ -122,10 +139,19 @@ impl Staging {
                 }
             }
         }
-        let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nonce = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let dir = home.join(format!("staging-{}-{nonce}", std::process::id()));
         fs::create_dir(&dir).at(&dir, "cannot create staging folder")?;
-        Ok(Staging { dir, out: out.to_path_buf(), home, _lock: lock, done: false })
+        Ok(Staging {
+            dir,
+            out: out.to_path_buf(),
+            home,
+            _lock: lock,
+            done: false,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -143,16 +169,27 @@ impl Staging {
     /// Write bytes to a new file (it must not exist yet).
     pub fn write(&self, rel: &RelPath, bytes: &[u8]) -> Result<Written> {
         let p = self.prepare(rel)?;
-        let mut f = File::options().write(true).create_new(true).open(&p).at(&p, "cannot create")?;
+        let mut f = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .at(&p, "cannot create")?;
         f.write_all(bytes).at(&p, "cannot write")?;
-        Ok(Written { size: bytes.len() as u64, blake3: blake3::hash(bytes).to_hex().to_string() })
+        Ok(Written {
+            size: bytes.len() as u64,
+            blake3: blake3::hash(bytes).to_hex().to_string(),
+        })
     }
 
     /// Copy a file in, hashing it on the way.
     pub fn copy_from(&self, rel: &RelPath, src: &Path) -> Result<Written> {
         let p = self.prepare(rel)?;
         let mut input = File::open(src).at(src, "cannot open")?;
-        let mut output = File::options().write(true).create_new(true).open(&p).at(&p, "cannot create")?;
+        let mut output = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .at(&p, "cannot create")?;
         let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; 256 * 1024];
         let mut size = 0u64;
@@ -165,7 +202,10 @@ impl Staging {
             output.write_all(&buf[..n]).at(&p, "cannot write")?;
             size += n as u64;
         }
-        Ok(Written { size, blake3: hasher.finalize().to_hex().to_string() })
+        Ok(Written {
+            size,
+            blake3: hasher.finalize().to_hex().to_string(),
+        })
     }
 
     /// Stream into a new file through `fill`, which gets a writer that hashes what passes.
@@ -174,7 +214,12 @@ impl Staging {
         F: FnOnce(&mut File) -> io::Result<()>,
     {
         let p = self.prepare(rel)?;
-        let mut f = File::options().read(true).write(true).create_new(true).open(&p).at(&p, "cannot create")?;
+        let mut f = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .at(&p, "cannot create")?;
         fill(&mut f).at(&p, "cannot write")?;
         drop(f);
         hash_file(&p)
@@ -216,7 +261,9 @@ impl Staging {
             Ok(md) if md.is_dir() => {
                 // A plain folder from before: keep it only if it is an eprgen tree we may replace.
                 let is_tree = self.out.join(MANIFEST).is_file();
-                let is_empty = fs::read_dir(&self.out).map(|mut d| d.next().is_none()).unwrap_or(false);
+                let is_empty = fs::read_dir(&self.out)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
                 if !is_tree && !is_empty {
                     let _ = fs::remove_file(&tmp);
                     return Err(Error::Usage(format!(
@@ -224,12 +271,18 @@ impl Staging {
                         self.out.display()
                     )));
                 }
-                let aside = self.home.join("builds").join(format!("previous-{}", std::process::id()));
+                let aside = self
+                    .home
+                    .join("builds")
+                    .join(format!("previous-{}", std::process::id()));
                 fs::rename(&self.out, &aside).at(&self.out, "cannot move previous output aside")?;
             }
             Ok(_) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(Error::Usage(format!("{}: exists and is not a folder", self.out.display())));
+                return Err(Error::Usage(format!(
+                    "{}: exists and is not a folder",
+                    self.out.display()
+                )));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&self.out, "cannot stat output", e)),
@@ -246,7 +299,10 @@ impl Staging {
             if e.file_name() == current {
                 continue;
             }
-            let t = e.metadata().and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH);
+            let t = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(UNIX_EPOCH);
             all.push((t, e.path()));
         }
         all.sort();
@@ -275,7 +331,10 @@ pub fn hash_file(p: &Path) -> Result<Written> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok(Written { size, blake3: hasher.finalize().to_hex().to_string() })
+    Ok(Written {
+        size,
+        blake3: hasher.finalize().to_hex().to_string(),
+    })
 }
 
 /// Flush the written tree to disk before it becomes visible (a crash after the swap must not
@@ -284,7 +343,9 @@ fn sync_tree(dir: &Path) -> Result<()> {
     // One syncfs-like pass: fsync each file is slow for 100k files; sync the manifest and rely
     // on the folder renames being ordered after data by the file system's journal.
     let m = dir.join(MANIFEST);
-    File::open(&m).and_then(|f| f.sync_all()).at(&m, "cannot sync manifest")?;
+    File::open(&m)
+        .and_then(|f| f.sync_all())
+        .at(&m, "cannot sync manifest")?;
     Ok(())
 }
 
@@ -306,9 +367,16 @@ mod tests {
         let out = t.path().join("public");
         for (i, id) in ["aaa", "bbb", "ccc"].iter().enumerate() {
             let s = Staging::begin(&out).unwrap();
-            s.write(&RelPath::new("index.json").unwrap(), format!("{i}").as_bytes()).unwrap();
+            s.write(
+                &RelPath::new("index.json").unwrap(),
+                format!("{i}").as_bytes(),
+            )
+            .unwrap();
             s.commit(id, b"{}").unwrap();
-            assert_eq!(fs::read_to_string(out.join("index.json")).unwrap(), format!("{i}"));
+            assert_eq!(
+                fs::read_to_string(out.join("index.json")).unwrap(),
+                format!("{i}")
+            );
         }
         let builds: Vec<_> = fs::read_dir(t.path().join(".public.eprgen/builds"))
             .unwrap()

@@ -14,12 +14,20 @@ pub fn bin() -> PathBuf {
 /// The conformance kit beside the repository (`../shared/conformance`).
 pub fn kit() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
-    assert!(p.join("check.py").is_file(), "conformance kit not found at {}", p.display());
+    assert!(
+        p.join("check.py").is_file(),
+        "conformance kit not found at {}",
+        p.display()
+    );
     p
 }
 
 pub fn eprgen(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("EPRGEN_LOG", "warn").output().expect("run eprgen")
+    Command::new(bin())
+        .args(args)
+        .env("EPRGEN_LOG", "warn")
+        .output()
+        .expect("run eprgen")
 }
 
 /// A running `eprgen serve`, stopped on drop.
@@ -39,9 +47,14 @@ impl Server {
             .spawn()
             .expect("start eprgen serve");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read address");
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read address");
         let base = line.trim().rsplit(' ').next().expect("address").to_string();
-        assert!(base.starts_with("http://127.0.0.1:"), "unexpected serve output {line:?}");
+        assert!(
+            base.starts_with("http://127.0.0.1:"),
+            "unexpected serve output {line:?}"
+        );
         Server { child, base }
     }
 
@@ -59,7 +72,11 @@ impl Drop for Server {
 }
 
 /// A minimal HTTP/1.1 GET over a fresh loopback connection.
-pub fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub fn http_get(
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
@@ -71,16 +88,26 @@ pub fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(
     s.write_all(req.as_bytes()).expect("send");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).expect("read");
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut lines = head.lines();
-    let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     let hs = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect::<Vec<_>>();
     let mut body = buf[split + 4..].to_vec();
-    if hs.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if hs
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
     (status, hs, body)
@@ -88,8 +115,7 @@ pub fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(i) = b.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
         let n = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap().trim(), 16).unwrap();
         if n == 0 {
             break;
@@ -108,8 +134,17 @@ pub fn check(base: &str, extra: &[&str]) -> (u32, u32, u32, String) {
         .args(extra)
         .output()
         .expect("run check.py");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let last = text.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or_else(|| panic!("no summary in {text}"));
-    let nums: Vec<u32> = last.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed, "))
+        .unwrap_or_else(|| panic!("no summary in {text}"));
+    let nums: Vec<u32> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
     (nums[0], nums[1], nums[2], text)
 }
