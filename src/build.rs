@@ -442,7 +442,14 @@ pub fn build(
         .iter()
         .map(|r| crate::catalog::entry_of(&r.package, r.kibana.clone(), r.agent.clone()))
         .collect();
-    let space = plan::plan(&entries);
+    let mut answer_files: Vec<(RelPath, Written, String, CacheKind)> = Vec::new();
+    let mut sink = |hash: &str, body: &[u8], kind: CacheKind| -> Result<()> {
+        let r = rel(answer_path(hash))?;
+        let w = staging.write(&r, body)?;
+        answer_files.push((r, w, headers::JSON.to_string(), kind));
+        Ok(())
+    };
+    let space = plan::plan(&entries, &mut sink)?;
     timings.push(("plan", t.elapsed().as_millis()));
     tracing::info!(
         search_answers = space.search.answers.len(),
@@ -453,14 +460,8 @@ pub fn build(
 
     let t = Instant::now();
     progress(4, steps, "writing answers and routes");
-    let mut files: Vec<(RelPath, Written, String, CacheKind)> = Vec::new();
-    let mut answer_bytes = 0u64;
-    for (hash, (body, kind)) in &space.bodies {
-        let r = rel(answer_path(hash))?;
-        let w = staging.write(&r, body)?;
-        answer_bytes += w.size;
-        files.push((r, w, headers::JSON.to_string(), *kind));
-    }
+    let mut files = answer_files;
+    let answer_bytes = space.answer_bytes;
     let index = gojson::to_go_pretty(
         &json!({"service.name": "package-registry", "service.version": VERSION}),
     );

@@ -326,14 +326,25 @@ fn check_image(p: &mut Problems<'_>, fs: &PackageFs, what: &str, img: &Image) {
         p.add("manifest.yml", format!("{what}: src is missing"));
         return;
     }
-    let rel = img.src.trim_start_matches('/');
-    if rel.split('/').any(|s| s == "..") {
-        p.add(
-            "manifest.yml",
-            format!("{what}: src {:?} points outside the package", img.src),
-        );
-    } else if rel.is_empty() || rel.split('/').any(|s| s.is_empty() || s == ".") || !fs.exists(rel)
-    {
+    // Cleaned as Go's path.Join does (`/img//a.png` is `img/a.png`); `..` may not climb out.
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in img.src.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    p.add(
+                        "manifest.yml",
+                        format!("{what}: src {:?} points outside the package", img.src),
+                    );
+                    return;
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let rel = parts.join("/");
+    if rel.is_empty() || !fs.is_file(&rel) {
         p.add(
             "manifest.yml",
             format!("{what}: src {:?} is not a file in the package", img.src),

@@ -23,14 +23,23 @@ use crate::package::gojson;
 use crate::plan::constraint::precedence;
 use crate::render::headers::CacheKind;
 
-/// Distinct answer bodies by blake3, with the cache kind of their endpoint.
-pub type Bodies = BTreeMap<String, (Vec<u8>, CacheKind)>;
+/// Where answer bodies go as soon as they are made (so they are never all held in memory):
+/// called once per distinct body with its blake3 (hex) and cache kind.
+pub type Sink<'s> = dyn FnMut(&str, &[u8], CacheKind) -> crate::error::Result<()> + 's;
 
 /// Everything the planner hands on.
 pub struct Planned {
     pub search: Diagram,
     pub categories: Diagram,
-    pub bodies: Bodies,
+    /// Total bytes of distinct answer bodies.
+    pub answer_bytes: u64,
+}
+
+/// Distinct bodies seen so far, and the sink they go to.
+struct Bodies<'s, 'k> {
+    sink: &'k mut Sink<'s>,
+    bytes: u64,
+    error: Option<crate::error::Error>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,18 +627,18 @@ fn query_of(dims: &[BuildDim], picks: &[(usize, usize)]) -> String {
     parts.join("&")
 }
 
-struct SearchSpace<'a> {
+struct SearchSpace<'a, 'b, 'c> {
     entries: &'a [Entry],
     dims: &'a [BuildDim],
     experimental: usize,
     answers: Vec<String>,
     by_answer: HashMap<(Vec<usize>, Option<String>), usize>,
     by_hash: HashMap<String, usize>,
-    bodies: &'a mut Bodies,
+    bodies: &'a mut Bodies<'b, 'c>,
 }
 
 fn store(
-    bodies: &mut Bodies,
+    bodies: &mut Bodies<'_, '_>,
     answers: &mut Vec<String>,
     by_hash: &mut HashMap<String, usize>,
     body: Vec<u8>,
@@ -642,11 +651,16 @@ fn store(
     let i = answers.len();
     answers.push(hash.clone());
     by_hash.insert(hash.clone(), i);
-    bodies.insert(hash, (body, kind));
+    bodies.bytes += body.len() as u64;
+    if bodies.error.is_none() {
+        if let Err(e) = (bodies.sink)(&hash, &body, kind) {
+            bodies.error = Some(e);
+        }
+    }
     i
 }
 
-impl Space for SearchSpace<'_> {
+impl Space for SearchSpace<'_, '_, '_> {
     fn predicate(&self, dim: usize, class: usize, modes: &Modes) -> Set {
         let legacy = modes[self.experimental] == Some(1);
         let mut picks = vec![(dim, class)];
@@ -702,17 +716,17 @@ impl Space for SearchSpace<'_> {
     }
 }
 
-struct CategoriesSpace<'a> {
+struct CategoriesSpace<'a, 'b, 'c> {
     entries: &'a [Entry],
     dims: &'a [BuildDim],
     experimental: usize,
     answers: Vec<String>,
     by_answer: HashMap<(Vec<usize>, bool), usize>,
     by_hash: HashMap<String, usize>,
-    bodies: &'a mut Bodies,
+    bodies: &'a mut Bodies<'b, 'c>,
 }
 
-impl Space for CategoriesSpace<'_> {
+impl Space for CategoriesSpace<'_, '_, '_> {
     fn predicate(&self, dim: usize, class: usize, modes: &Modes) -> Set {
         let legacy = modes[self.experimental] == Some(1);
         let mut picks = vec![(dim, class)];
@@ -768,10 +782,14 @@ impl Space for CategoriesSpace<'_> {
     }
 }
 
-/// Compute both diagrams and every distinct answer body.
-pub fn plan(entries: &[Entry]) -> Planned {
+/// Compute both diagrams; every distinct answer body goes to `sink` once.
+pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Planned> {
     let cat = Catalog::new(entries);
-    let mut bodies = Bodies::new();
+    let mut bodies = Bodies {
+        sink,
+        bytes: 0,
+        error: None,
+    };
 
     let sdims: Vec<BuildDim> = SEARCH_DIMS.iter().map(|d| cat.dim(d)).collect();
     let mut s = SearchSpace {
@@ -808,11 +826,14 @@ pub fn plan(entries: &[Entry]) -> Planned {
         root,
         answers: c.answers,
     };
-    Planned {
+    if let Some(e) = bodies.error {
+        return Err(e);
+    }
+    Ok(Planned {
         search,
         categories,
-        bodies,
-    }
+        answer_bytes: bodies.bytes,
+    })
 }
 
 /// Route a raw query: the answer's hash, or EPR's 400 message.
