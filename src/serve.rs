@@ -25,7 +25,8 @@ use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, IoContext, Result};
 use crate::plan::routes::{answer_path, RouteTable, ROUTES};
-use crate::plan::{self, Endpoint};
+use crate::plan::space::Router;
+use crate::plan::Endpoint;
 use crate::render::headers::{NO_STORE, TEXT};
 use crate::write::manifest::{FileMeta, Manifest};
 
@@ -41,6 +42,8 @@ pub struct Tree {
     pub dir: PathBuf,
     pub files: HashMap<String, FileMeta>,
     pub routes: RouteTable,
+    pub search: Router,
+    pub categories: Router,
 }
 
 impl Tree {
@@ -57,10 +60,14 @@ impl Tree {
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect();
+        let search = Router::new(routes.search.clone());
+        let categories = Router::new(routes.categories.clone());
         Ok(Tree {
             dir: dir.to_path_buf(),
             files,
             routes,
+            search,
+            categories,
         })
     }
 }
@@ -111,13 +118,14 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
     };
     let routes = &tree.routes;
     if path == "/search" || path == "/categories" {
-        let ep = if path == "/search" {
-            Endpoint::Search
+        let (ep, router) = if path == "/search" {
+            (Endpoint::Search, &tree.search)
         } else {
-            Endpoint::Categories
+            (Endpoint::Categories, &tree.categories)
         };
-        return match plan::route_query(routes, ep, query.unwrap_or("")) {
-            Ok(hash) => Outcome::File(answer_path(&hash)),
+        return match router.route(ep, query.unwrap_or("")) {
+            Ok(id) => Outcome::File(answer_path(id)),
+            Err(msg) if msg == crate::plan::space::INCOMPLETE => err(500, &msg),
             Err(msg) => err(400, &msg),
         };
     }

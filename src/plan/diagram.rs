@@ -156,7 +156,7 @@ impl<'a, S: Space> Builder<'a, S> {
         }
         let (level, set, modes) = key.clone();
         let d = &self.dims[level];
-        let mut children: Vec<(String, i64)> = Vec::with_capacity(d.classes.len());
+        let mut children: Vec<i64> = Vec::with_capacity(d.classes.len());
         for (ci, class) in d.classes.iter().enumerate() {
             let child = if d.mode {
                 let mut m = modes.clone();
@@ -166,27 +166,14 @@ impl<'a, S: Space> Builder<'a, S> {
                 let p = self.predicate(level, ci, &modes);
                 self.node(level + 1, set.and(&p), modes.clone())
             };
-            children.push((class.key.clone(), child));
+            let _ = class;
+            children.push(child);
         }
-        let first = children[0].1;
-        let r = if children.iter().all(|(_, c)| *c == first) {
+        let first = children[0];
+        let r = if children.iter().all(|c| *c == first) {
             first
         } else {
-            // The most common child becomes the default edge.
-            let mut counts: HashMap<i64, usize> = HashMap::new();
-            for (_, c) in &children {
-                *counts.entry(*c).or_default() += 1;
-            }
-            let other = *counts
-                .iter()
-                .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
-                .expect("non-empty")
-                .0;
-            let node = Node {
-                d: level as u16,
-                e: children.into_iter().filter(|(_, c)| *c != other).collect(),
-                o: other,
-            };
+            let node = Node::from_children(level as u16, &children);
             match self.shared.get(&node) {
                 Some(r) => *r,
                 None => {

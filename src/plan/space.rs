@@ -140,7 +140,14 @@ fn key_of(dim: &Dim, points: &[Version], v: Value<'_>) -> String {
         Value::Version(Some(v)) => {
             version_key(points, &dim.sets.first().cloned().unwrap_or_default(), v)
         }
-        Value::Name(n) => classes::name_key(&dim.values, n),
+        Value::Name(None) => ABSENT.into(),
+        Value::Name(Some(n)) => {
+            if n != ABSENT && n != classes::UNKNOWN && dim.classes.iter().any(|c| c == n) {
+                n.to_string()
+            } else {
+                classes::UNKNOWN.into()
+            }
+        }
         Value::Set(None) => ABSENT.into(),
         Value::Set(Some(s)) => {
             let items: Vec<String> = s.iter().cloned().collect();
@@ -306,6 +313,19 @@ fn version_dim_classes(dim: &Dim, spec: bool) -> Vec<Class> {
             });
         }
     }
+    // Releases first, in version order, then prereleases: a node's children then come in
+    // long runs (most constraints name no prerelease, so all prerelease classes go one way).
+    let rank = |k: &str| -> (bool, u64, u8, String) {
+        let digits: String = k.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let n = digits.parse().unwrap_or(0);
+        let rest = &k[digits.len()..];
+        match rest {
+            "" => (false, n, 0, String::new()),
+            "=" => (false, n, 1, String::new()),
+            _ => (true, n, 0, rest.to_string()),
+        }
+    };
+    out[1..].sort_by_key(|c| rank(&c.key));
     out
 }
 
@@ -517,6 +537,7 @@ impl Catalog {
                   sets2: Vec<Vec<String>>| Dim {
             name: name.to_string(),
             kind,
+            classes: Vec::new(),
             values,
             sets,
             sets2,
@@ -574,34 +595,40 @@ impl Catalog {
             ),
             other => unreachable!("unknown dimension {other}"),
         };
+        let mut dim = dim;
         let classes = match dim.kind {
             DimKind::Bool => classes::bool_classes(),
-            DimKind::Name => classes::name_classes(&dim.values),
+            DimKind::Name => classes::name_classes(&std::mem::take(&mut dim.values)),
             DimKind::Set => classes::set_classes(&dim.values),
             DimKind::Version => version_dim_classes(&dim, false),
             DimKind::Spec => version_dim_classes(&dim, true),
             DimKind::Discovery => discovery_classes(&dim, &self.datasets),
         };
+        dim.classes = classes.iter().map(|c| c.key.clone()).collect();
         BuildDim { dim, classes, mode }
     }
 }
 
 /// /search dimensions, in diagram order: the legacy switch first (it changes which filters
-/// apply), then `package` (after it only that package's own boundaries matter), the other
-/// filters, and the two modes the final selection reads.
+/// apply), then `package` (after it only that package's own boundaries matter), then the
+/// filters with few classes before the version intervals, and the two modes the final
+/// selection reads last. The order only changes the table's size, never an answer; on the real
+/// package-storage production tree this one gives the smallest table of the orders tried
+/// (3,804 nodes, 171 KB, against 5,556 nodes and 227 KB with kibana.version right after
+/// package).
 pub const SEARCH_DIMS: &[&str] = &[
     "experimental",
     "package",
-    "type",
-    "prerelease",
-    "kibana.version",
-    "agent.version",
-    "capabilities",
     "spec.min",
     "spec.max",
+    "capabilities",
     "discovery",
-    "all",
+    "type",
+    "prerelease",
+    "agent.version",
+    "kibana.version",
     "category",
+    "all",
 ];
 
 pub const CATEGORIES_DIMS: &[&str] = &[
@@ -644,7 +671,7 @@ fn store(
     body: Vec<u8>,
     kind: CacheKind,
 ) -> usize {
-    let hash = blake3::hash(&body).to_hex().to_string();
+    let hash = blake3::hash(&body).to_hex()[..super::routes::ANSWER_ID_LEN].to_string();
     if let Some(i) = by_hash.get(&hash) {
         return *i;
     }
@@ -802,7 +829,7 @@ pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Plan
         bodies: &mut bodies,
     };
     let (root, nodes) = Builder::new(&sdims, &mut s, entries.len()).build();
-    let search = Diagram {
+    let mut search = Diagram {
         dims: sdims.iter().map(|d| d.dim.clone()).collect(),
         nodes,
         root,
@@ -820,7 +847,7 @@ pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Plan
         bodies: &mut bodies,
     };
     let (root, nodes) = Builder::new(&cdims, &mut c, entries.len()).build();
-    let categories = Diagram {
+    let mut categories = Diagram {
         dims: cdims.iter().map(|d| d.dim.clone()).collect(),
         nodes,
         root,
@@ -829,6 +856,8 @@ pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Plan
     if let Some(e) = bodies.error {
         return Err(e);
     }
+    search.renumber();
+    categories.renumber();
     Ok(Planned {
         search,
         categories,
@@ -836,16 +865,57 @@ pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Plan
     })
 }
 
-/// Route a raw query: the answer's hash, or EPR's 400 message.
-pub fn route(d: &Diagram, ep: super::Endpoint, raw_query: &str) -> Result<String, String> {
-    let points: Vec<Vec<Version>> = d.dims.iter().map(dim_points).collect();
-    let keys = match ep {
-        super::Endpoint::Search => search_keys(d, &points, &SearchFilter::from_query(raw_query)?),
-        super::Endpoint::Categories => {
-            categories_keys(d, &points, &CategoriesFilter::from_query(raw_query)?)
+/// What a router answers (500) if its table cannot place a query: never for a table eprgen
+/// built, since every key a query can produce is enumerated as a class.
+pub const INCOMPLETE: &str = "internal server error";
+
+/// A diagram made ready for routing: version points parsed and class keys indexed, once.
+#[derive(Debug, Clone)]
+pub struct Router {
+    pub diagram: Diagram,
+    points: Vec<Vec<Version>>,
+    index: Vec<HashMap<String, u32>>,
+}
+
+impl Router {
+    pub fn new(diagram: Diagram) -> Router {
+        let points = diagram.dims.iter().map(dim_points).collect();
+        let index = diagram
+            .dims
+            .iter()
+            .map(|d| {
+                d.classes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.clone(), i as u32))
+                    .collect()
+            })
+            .collect();
+        Router {
+            diagram,
+            points,
+            index,
         }
-    };
-    d.walk(|i| keys[i].as_str())
-        .map(str::to_string)
-        .ok_or_else(|| "internal error: incomplete route table".to_string())
+    }
+
+    /// The class key of every dimension for a raw query (the canonical query), or EPR's 400.
+    pub fn keys(&self, ep: super::Endpoint, raw_query: &str) -> Result<Vec<String>, String> {
+        let d = &self.diagram;
+        Ok(match ep {
+            super::Endpoint::Search => {
+                search_keys(d, &self.points, &SearchFilter::from_query(raw_query)?)
+            }
+            super::Endpoint::Categories => {
+                categories_keys(d, &self.points, &CategoriesFilter::from_query(raw_query)?)
+            }
+        })
+    }
+
+    /// Route a raw query: the answer id, or EPR's 400 message.
+    pub fn route(&self, ep: super::Endpoint, raw_query: &str) -> Result<&str, String> {
+        let keys = self.keys(ep, raw_query)?;
+        self.diagram
+            .walk(|i| self.index[i].get(&keys[i]).copied())
+            .ok_or_else(|| INCOMPLETE.to_string())
+    }
 }
