@@ -168,7 +168,7 @@ impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
         let v: Vec<i64> = Vec::deserialize(d)?;
-        if v.len() < 2 || v.len() % 2 != 0 || v[0].unsigned_abs() > u16::MAX as u64 {
+        if v.len() < 2 || !v.len().is_multiple_of(2) || v[0].unsigned_abs() > u16::MAX as u64 {
             return Err(D::Error::custom("a node is [dim, ref, class, ref, ...]"));
         }
         let mut pairs = Vec::with_capacity(v.len() / 2);
