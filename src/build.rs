@@ -344,6 +344,49 @@ fn build_time() -> u64 {
         .unwrap_or_else(crate::serve::now_secs)
 }
 
+/// The input roots of a build.
+pub fn roots(inputs: &Inputs) -> Result<Vec<Root>> {
+    Ok(match inputs {
+        Inputs::Stages { dir, stage } => read::stage_roots(dir, *stage)?,
+        Inputs::Sources(paths) => paths
+            .iter()
+            .map(|p| Root {
+                path: p.clone(),
+                stage: None,
+            })
+            .collect(),
+    })
+}
+
+/// Load the catalog of a build in memory, without writing anything: the entries /search and
+/// /categories work on, in index order, and the invalid packages (left out).
+pub fn load_catalog(inputs: &Inputs, limits: Limits) -> Result<(Vec<Entry>, Vec<Invalid>)> {
+    let found = read::read(&roots(inputs)?)?;
+    let mut invalid = found.invalid.clone();
+    let loaded: Vec<_> = found
+        .packages
+        .par_iter()
+        .map(|raw| (raw, load_one(raw, limits)))
+        .collect();
+    let mut ok: Vec<(bool, Loaded)> = Vec::new();
+    for (raw, l) in loaded {
+        match l {
+            Ok(l) => ok.push((matches!(raw.origin, Origin::Zip(_)), l)),
+            Err(bad) => invalid.extend(bad),
+        }
+    }
+    let (mut zips, mut dirs): (Vec<&mut (bool, Loaded)>, Vec<&mut (bool, Loaded)>) =
+        ok.iter_mut().partition(|(z, _)| *z);
+    package::propagate_deprecation(zips.iter_mut().map(|x| &mut x.1.package));
+    package::propagate_deprecation(dirs.iter_mut().map(|x| &mut x.1.package));
+    let entries = ok
+        .iter()
+        .map(|(_, l)| crate::catalog::entry_of(&l.package, l.kibana.clone(), l.agent.clone()))
+        .collect();
+    invalid.sort();
+    Ok((entries, invalid))
+}
+
 /// Run a build. `progress` is told each step as it starts.
 pub fn build(
     opts: &BuildOptions,
