@@ -375,10 +375,13 @@ pub fn load_catalog(inputs: &Inputs, limits: Limits) -> Result<(Vec<Entry>, Vec<
             Err(bad) => invalid.extend(bad),
         }
     }
-    let (mut zips, mut dirs): (Vec<&mut (bool, Loaded)>, Vec<&mut (bool, Loaded)>) =
-        ok.iter_mut().partition(|(z, _)| *z);
-    package::propagate_deprecation(zips.iter_mut().map(|x| &mut x.1.package));
-    package::propagate_deprecation(dirs.iter_mut().map(|x| &mut x.1.package));
+    for zip in [true, false] {
+        package::propagate_deprecation(
+            ok.iter_mut()
+                .filter(|(z, _)| *z == zip)
+                .map(|x| &mut x.1.package),
+        );
+    }
     let entries = ok
         .iter()
         .map(|(_, l)| crate::catalog::entry_of(&l.package, l.kibana.clone(), l.agent.clone()))
