@@ -44,6 +44,32 @@ eprgen build --skip-invalid --cache-search 60"
 eprgen serve --addr 127.0.0.1:0   # any free port; the address is printed"
     )]
     Serve(ServeArgs),
+    /// Check a built tree against its manifest: sizes, blake3 hashes, stray or missing files,
+    /// routes that point nowhere. Exit 0 only when all holds.
+    #[command(after_long_help = "Examples:\n  eprgen verify\n  eprgen verify --root /srv/epr")]
+    Verify(VerifyArgs),
+    /// List the paths added, changed and removed between two builds (the CDN invalidation list).
+    #[command(after_long_help = "Examples:\n  eprgen diff old/public public\n  \
+eprgen diff old/_eprgen/manifest.json public --json")]
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The built tree to check.
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older build: a tree root or its `_eprgen/manifest.json`.
+    pub old: PathBuf,
+    /// The newer build: a tree root or its `_eprgen/manifest.json`.
+    pub new: PathBuf,
+    /// Print JSON `{"added": [...], "changed": [...], "removed": [...]}` instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

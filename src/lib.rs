@@ -15,6 +15,7 @@ pub mod plan;
 pub mod read;
 pub mod render;
 pub mod serve;
+pub mod verify;
 pub mod write;
 
 pub use error::{Error, Invalid, Result};

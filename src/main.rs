@@ -64,6 +64,41 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Verify(args) => {
+            let problems = eprgen::verify::verify(&args.root)?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                if !cli.quiet {
+                    eprintln!("{}: the tree matches its manifest", args.root.display());
+                }
+                Ok(())
+            } else {
+                Err(Error::Input {
+                    path: args.root.clone(),
+                    reason: format!("{} problem(s) found", problems.len()),
+                })
+            }
+        }
+        Command::Diff(args) => {
+            let old = eprgen::verify::load_manifest(&args.old)?;
+            let new = eprgen::verify::load_manifest(&args.new)?;
+            let d = eprgen::verify::diff(&old, &new);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&d).expect("diff serializes")
+                );
+            } else {
+                for (mark, list) in [("+", &d.added), ("~", &d.changed), ("-", &d.removed)] {
+                    for p in list {
+                        println!("{mark} /{p}");
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Serve(args) => eprgen::serve::serve(&eprgen::serve::ServeOptions {
             root: args.root.clone(),
             addr: args.addr,
