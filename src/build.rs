@@ -76,6 +76,8 @@ pub struct BuildReport {
     pub search_nodes: usize,
     pub categories_nodes: usize,
     pub answer_bytes: u64,
+    /// Bytes of distinct contents actually stored (identical files are hard links).
+    pub stored_bytes: u64,
     pub timings: Vec<(&'static str, u128)>,
 }
 
@@ -86,7 +88,7 @@ struct Rendered {
     agent: Option<Constraint>,
     stage: Option<Stage>,
     source: &'static str,
-    files: Vec<(RelPath, Written, String, CacheKind)>,
+    files: Vec<FileOut>,
     route: PackageRoute,
     content_hash: String,
 }
@@ -225,7 +227,113 @@ fn load_one(raw: &read::RawPackage, limits: Limits) -> std::result::Result<Loade
     })
 }
 
-fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Result<Rendered> {
+/// A file written into the tree: its path, size and hash, Content-Type and cache kind.
+type FileOut = (RelPath, Written, String, CacheKind);
+
+/// The previous build, whose files a package with unchanged content can reuse.
+pub struct Previous {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// blake3 over a package's inputs: every file's path and bytes (a zip: its bytes), and the
+/// signature. Equal hashes mean every file eprgen renders from it is equal, except the package
+/// JSON, which also depends on the package's other versions (deprecation) and is always rendered.
+fn content_hash(raw: &read::RawPackage, fs: &PackageFs) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    match fs.zip_bytes() {
+        Some(bytes) => {
+            h.update(b"zip\0");
+            h.update(blake3::hash(bytes).as_bytes());
+        }
+        None => {
+            for e in fs.entries() {
+                h.update(e.path.as_bytes());
+                if e.is_dir {
+                    h.update(b"/\0");
+                    continue;
+                }
+                h.update(b"\0");
+                let real = fs
+                    .real_path(&e.path)
+                    .expect("folder packages have real paths");
+                h.update(crate::write::hash_file(real)?.blake3.as_bytes());
+            }
+        }
+    }
+    if let Some(s) = &raw.signature {
+        h.update(b"sig\0");
+        h.update(crate::write::hash_file(s)?.blake3.as_bytes());
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// The tree paths a package renders to (besides its package JSON), in order.
+fn package_paths(
+    raw: &read::RawPackage,
+    fs: &PackageFs,
+    name: &str,
+    version: &str,
+) -> Result<Vec<RelPath>> {
+    let mut out: Vec<RelPath> = fs
+        .entries()
+        .iter()
+        .filter(|e| !e.is_dir)
+        .map(|e| rel(format!("package/{name}/{version}/{}", e.path)))
+        .collect::<Result<_>>()?;
+    out.push(rel(format!("epr/{name}/{name}-{version}.zip"))?);
+    if raw.signature.is_some() {
+        out.push(rel(format!("epr/{name}/{name}-{version}.zip.sig"))?);
+    }
+    Ok(out)
+}
+
+/// Link every rendered file of an unchanged package from the previous build, if it has them all.
+fn reuse(
+    staging: &Staging,
+    prev: &Previous,
+    key: &str,
+    hash: &str,
+    paths: &[RelPath],
+) -> Result<Option<Vec<FileOut>>> {
+    if prev
+        .manifest
+        .packages
+        .get(key)
+        .map(|m| m.content_hash.as_str())
+        != Some(hash)
+    {
+        return Ok(None);
+    }
+    let mut metas = Vec::with_capacity(paths.len());
+    for p in paths {
+        match prev.manifest.files.get(p) {
+            Some(m) if p.to_path(&prev.dir).is_file() => metas.push(m),
+            _ => return Ok(None),
+        }
+    }
+    let mut out = Vec::with_capacity(paths.len());
+    for (p, m) in paths.iter().zip(metas) {
+        staging.link_from(p, &p.to_path(&prev.dir))?;
+        out.push((
+            p.clone(),
+            Written {
+                size: m.size,
+                blake3: m.blake3.clone(),
+            },
+            m.content_type.clone(),
+            CacheKind::CatchAll,
+        ));
+    }
+    Ok(Some(out))
+}
+
+fn render_one(
+    staging: &Staging,
+    raw: &read::RawPackage,
+    loaded: Loaded,
+    prev: Option<&Previous>,
+) -> Result<Rendered> {
     let Loaded {
         fs,
         package,
@@ -235,70 +343,83 @@ fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Resu
     let fs = &fs;
     let (name, version) = (package.name.clone(), package.version.to_string());
     let base = format!("package/{name}/{version}");
-    let mut files = Vec::new();
-    let mut content = blake3::Hasher::new();
-    for e in fs.entries().iter().filter(|e| !e.is_dir) {
-        let r = rel(format!("{base}/{}", e.path))?;
-        let w = match fs.real_path(&e.path) {
-            Some(real) => staging.copy_from(&r, real)?,
-            None => {
-                let bytes = fs.read(&e.path).map_err(|i| Error::Input {
-                    path: i.path,
-                    reason: i.reason,
-                })?;
-                staging.write(&r, &bytes)?
-            }
-        };
-        let head = read_head(&staging.dir().join(r.as_str()))?;
-        let ct = headers::content_type(&e.path, &head);
-        content.update(e.path.as_bytes());
-        content.update(&[0]);
-        content.update(w.blake3.as_bytes());
-        files.push((r, w, ct, CacheKind::CatchAll));
-    }
-    // The package JSON is written once deprecations are known across versions (`write_info`);
-    // it moves aside only if the package has its own root `index.json`.
+    let hash = content_hash(raw, fs)?;
+    let paths = package_paths(raw, fs, &name, &version)?;
+    // The package JSON moves aside only if the package has its own root `index.json`; it is
+    // written once deprecations are known across versions.
     let info_name = if fs.is_file("index.json") {
         "index.eprgen.json"
     } else {
         "index.json"
     };
     let info = rel(format!("{base}/{info_name}"))?;
-    // The zip: an input zip is served as it is, a folder is zipped deterministically.
     let zip = rel(format!("epr/{name}/{name}-{version}.zip"))?;
-    let w = match (&raw.origin, fs.zip_bytes()) {
-        (Origin::Zip(_), Some(bytes)) => staging.write(&zip, bytes)?,
-        _ => {
-            let top = format!("{name}-{version}");
-            staging.create_with(&zip, |f| {
-                write_package_zip(std::io::BufWriter::new(f), fs, &top)
-            })?
+    let sig = raw
+        .signature
+        .as_ref()
+        .map(|_| format!("epr/{name}/{name}-{version}.zip.sig"));
+    let reused = match prev {
+        Some(p) => reuse(staging, p, &format!("{name}@{version}"), &hash, &paths)?,
+        None => None,
+    };
+    let files = match reused {
+        Some(files) => files,
+        None => {
+            let mut files = Vec::new();
+            for e in fs.entries().iter().filter(|e| !e.is_dir) {
+                let r = rel(format!("{base}/{}", e.path))?;
+                let w = match fs.real_path(&e.path) {
+                    Some(real) => staging.copy_from(&r, real)?,
+                    None => {
+                        let bytes = fs.read(&e.path).map_err(|i| Error::Input {
+                            path: i.path,
+                            reason: i.reason,
+                        })?;
+                        staging.write(&r, &bytes)?
+                    }
+                };
+                let head = read_head(&staging.dir().join(r.as_str()))?;
+                files.push((
+                    r,
+                    w,
+                    headers::content_type(&e.path, &head),
+                    CacheKind::CatchAll,
+                ));
+            }
+            // The zip: an input zip is served as it is, a folder is zipped deterministically.
+            let w = match (&raw.origin, fs.zip_bytes()) {
+                (Origin::Zip(_), Some(bytes)) => staging.write(&zip, bytes)?,
+                _ => {
+                    let top = format!("{name}-{version}");
+                    staging.create_with(&zip, |f| {
+                        write_package_zip(std::io::BufWriter::new(f), fs, &top)
+                    })?
+                }
+            };
+            files.push((
+                zip.clone(),
+                w,
+                "application/zip".into(),
+                CacheKind::CatchAll,
+            ));
+            if let (Some(s), Some(sig)) = (&raw.signature, &sig) {
+                let r = rel(sig.clone())?;
+                let w = staging.copy_from(&r, s)?;
+                let head = read_head(s)?;
+                files.push((
+                    r.clone(),
+                    w,
+                    headers::content_type(r.as_str(), &head),
+                    CacheKind::CatchAll,
+                ));
+            }
+            // Identical files across versions are stored once (hard links).
+            for (r, w, _, _) in &files {
+                staging.dedupe(r, &w.blake3)?;
+            }
+            files
         }
     };
-    if let Origin::Zip(_) = raw.origin {
-        content.update(w.blake3.as_bytes());
-    }
-    files.push((
-        zip.clone(),
-        w,
-        "application/zip".into(),
-        CacheKind::CatchAll,
-    ));
-    let mut sig = None;
-    if let Some(s) = &raw.signature {
-        let r = rel(format!("epr/{name}/{name}-{version}.zip.sig"))?;
-        let w = staging.copy_from(&r, s)?;
-        content.update(b"sig");
-        content.update(w.blake3.as_bytes());
-        let head = read_head(s)?;
-        files.push((
-            r.clone(),
-            w,
-            headers::content_type(r.as_str(), &head),
-            CacheKind::CatchAll,
-        ));
-        sig = Some(r.to_string());
-    }
     Ok(Rendered {
         package,
         kibana,
@@ -315,8 +436,64 @@ fn render_one(staging: &Staging, raw: &read::RawPackage, loaded: Loaded) -> Resu
             zip: zip.to_string(),
             sig,
         },
-        content_hash: content.finalize().to_hex().to_string(),
+        content_hash: hash,
     })
+}
+
+/// When nothing the answer space depends on changed, link the previous build's answers and
+/// take its diagrams instead of planning again.
+fn reuse_plan(
+    staging: &Staging,
+    prev: &Previous,
+    key: &str,
+) -> Result<Option<(plan::Planned, Vec<FileOut>)>> {
+    if prev.manifest.plan_key != key {
+        return Ok(None);
+    }
+    let Ok(bytes) = std::fs::read(prev.dir.join(ROUTES)) else {
+        return Ok(None);
+    };
+    let Ok(routes) = serde_json::from_slice::<RouteTable>(&bytes) else {
+        return Ok(None);
+    };
+    let mut files = Vec::new();
+    let mut answer_bytes = 0;
+    for (ids, kind) in [
+        (&routes.search.answers, CacheKind::Search),
+        (&routes.categories.answers, CacheKind::Categories),
+    ] {
+        for id in ids {
+            let r = rel(answer_path(id))?;
+            let Some(m) = prev.manifest.files.get(&r) else {
+                return Ok(None);
+            };
+            let src = r.to_path(&prev.dir);
+            if !src.is_file() {
+                return Ok(None);
+            }
+            files.push((
+                r,
+                Written {
+                    size: m.size,
+                    blake3: m.blake3.clone(),
+                },
+                m.content_type.clone(),
+                kind,
+            ));
+            answer_bytes += m.size;
+        }
+    }
+    for (r, _, _, _) in &files {
+        staging.link_from(r, &r.to_path(&prev.dir))?;
+    }
+    Ok(Some((
+        plan::Planned {
+            search: routes.search,
+            categories: routes.categories,
+            answer_bytes,
+        },
+        files,
+    )))
 }
 
 fn read_head(p: &Path) -> Result<Vec<u8>> {
@@ -419,7 +596,16 @@ pub fn build(
     );
 
     // The previous tree, to carry Last-Modified times of unchanged files forward.
-    let previous = Manifest::load(&opts.out).ok();
+    let previous = Manifest::load(&opts.out).ok().map(|manifest| Previous {
+        dir: crate::verify::resolve_root(&opts.out),
+        manifest,
+    });
+    // The time each content was first built (its Last-Modified), by blake3.
+    let mut first_seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for m in previous.iter().flat_map(|p| p.manifest.files.values()) {
+        let t = first_seen.entry(m.blake3.clone()).or_insert(m.modified);
+        *t = (*t).min(m.modified);
+    }
     let now = build_time();
 
     let t = Instant::now();
@@ -429,7 +615,7 @@ pub fn build(
         .packages
         .par_iter()
         .map(|raw| match load_one(raw, opts.limits) {
-            Ok(loaded) => render_one(&staging, raw, loaded).map(Some),
+            Ok(loaded) => render_one(&staging, raw, loaded, previous.as_ref()).map(Some),
             Err(bad) => {
                 for b in &bad {
                     tracing::warn!("{b}");
@@ -488,14 +674,41 @@ pub fn build(
         .iter()
         .map(|r| crate::catalog::entry_of(&r.package, r.kibana.clone(), r.agent.clone()))
         .collect();
-    let mut answer_files: Vec<(RelPath, Written, String, CacheKind)> = Vec::new();
-    let mut sink = |hash: &str, body: &[u8], kind: CacheKind| -> Result<()> {
-        let r = rel(answer_path(hash))?;
-        let w = staging.write(&r, body)?;
-        answer_files.push((r, w, headers::JSON.to_string(), kind));
-        Ok(())
+    let plan_key = {
+        let mut h = blake3::Hasher::new();
+        h.update(VERSION.as_bytes());
+        for r in &rendered {
+            h.update(
+                format!(
+                    "\0{}@{}\0{}\0{}",
+                    r.package.name, r.package.version, r.source, r.content_hash
+                )
+                .as_bytes(),
+            );
+        }
+        h.finalize().to_hex().to_string()
     };
-    let space = plan::plan(&entries, &mut sink)?;
+    let mut answer_files: Vec<FileOut> = Vec::new();
+    let space = match previous
+        .as_ref()
+        .and_then(|p| reuse_plan(&staging, p, &plan_key).transpose())
+    {
+        Some(reused) => {
+            let (space, files) = reused?;
+            answer_files = files;
+            tracing::info!("answer space unchanged: reused from the previous build");
+            space
+        }
+        None => {
+            let mut sink = |hash: &str, body: &[u8], kind: CacheKind| -> Result<()> {
+                let r = rel(answer_path(hash))?;
+                let w = staging.write(&r, body)?;
+                answer_files.push((r, w, headers::JSON.to_string(), kind));
+                Ok(())
+            };
+            plan::plan(&entries, &mut sink)?
+        }
+    };
     timings.push(("plan", t.elapsed().as_millis()));
     tracing::info!(
         search_answers = space.search.answers.len(),
@@ -581,12 +794,7 @@ pub fn build(
         .flat_map(|r| r.files.iter())
         .chain(files.iter());
     for (r, w, ct, kind) in all {
-        let modified = previous
-            .as_ref()
-            .and_then(|m| m.files.get(r))
-            .filter(|m| m.blake3 == w.blake3)
-            .map(|m| m.modified)
-            .unwrap_or(now);
+        let modified = first_seen.get(&w.blake3).copied().unwrap_or(now);
         total += w.size;
         manifest_files.insert(
             r.clone(),
@@ -599,6 +807,18 @@ pub fn build(
             },
         );
     }
+    // Web servers send a file's mtime as Last-Modified: make it the manifest's time (one call
+    // per content, since equal contents share one inode).
+    let mut unique: BTreeMap<&str, (&RelPath, u64, u64)> = BTreeMap::new();
+    for (p, m) in &manifest_files {
+        unique
+            .entry(m.blake3.as_str())
+            .or_insert((p, m.modified, m.size));
+    }
+    let stored: u64 = unique.values().map(|(_, _, size)| size).sum();
+    unique
+        .par_iter()
+        .try_for_each(|(_, (p, t, _))| staging.set_modified(p, *t))?;
     let options_hash =
         blake3::hash(format!("{VERSION}|{:?}|{:?}", opts.cache, opts.tag).as_bytes()).to_hex()
             [..16]
@@ -612,6 +832,7 @@ pub fn build(
         },
         tag: opts.tag.clone(),
         options_hash,
+        plan_key,
         packages: packages_meta,
         files: manifest_files,
     };
@@ -633,6 +854,7 @@ pub fn build(
         search_nodes: routes.search.nodes.len(),
         categories_nodes: routes.categories.nodes.len(),
         answer_bytes,
+        stored_bytes: stored,
         timings,
     })
 }

@@ -52,12 +52,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             if !cli.quiet {
                 eprintln!(
-                    "built {} packages into {} (build {}): {} files, {} bytes; {} /search and {} /categories answers",
+                    "built {} packages into {} (build {}): {} files, {} bytes ({} stored, dedupe ratio {:.2}); {} /search and {} /categories answers",
                     report.packages,
                     opts.out.display(),
                     report.build_id,
                     report.files,
                     report.bytes,
+                    report.stored_bytes,
+                    report.bytes as f64 / report.stored_bytes.max(1) as f64,
                     report.search_answers,
                     report.categories_answers
                 );

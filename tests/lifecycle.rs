@@ -139,3 +139,58 @@ fn diff_lists_what_a_new_version_changes() {
         .iter()
         .all(|p| p.as_str().unwrap().starts_with("answers/")));
 }
+
+#[test]
+fn rebuilds_reuse_unchanged_packages_and_store_duplicates_once() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let pk = t.path().join("packages");
+    copy_tree(&demo(), &pk);
+    let out = t.path().join("public");
+    let args = ["--packages", pk.to_str().unwrap(), "--stage", "snapshot"];
+    assert!(build(&args, &out).status.success());
+    let first = fs::canonicalize(&out).unwrap();
+    // A no-op rebuild is the same build.
+    assert!(build(&args, &out).status.success());
+    assert_eq!(fs::canonicalize(&out).unwrap(), first);
+    // Change one package: its files are new, the others are links into the previous build.
+    fs::write(
+        pk.join("snapshot/jobqueue/0.2.0-beta.1/docs/README.md"),
+        "# jobqueue\nchanged\n",
+    )
+    .unwrap();
+    assert!(build(&args, &out).status.success());
+    let second = fs::canonicalize(&out).unwrap();
+    assert_ne!(second, first);
+    let ino = |dir: &Path, p: &str| fs::metadata(dir.join(p)).unwrap().ino();
+    assert_eq!(
+        ino(&first, "epr/tinyhttp/tinyhttp-1.0.0.zip"),
+        ino(&second, "epr/tinyhttp/tinyhttp-1.0.0.zip")
+    );
+    assert_ne!(
+        ino(&first, "epr/jobqueue/jobqueue-0.2.0-beta.1.zip"),
+        ino(&second, "epr/jobqueue/jobqueue-0.2.0-beta.1.zip")
+    );
+    assert_eq!(
+        fs::read_to_string(second.join("package/jobqueue/0.2.0-beta.1/docs/README.md")).unwrap(),
+        "# jobqueue\nchanged\n"
+    );
+    // kvstore 1.0.0 and 1.1.0 ship the same icon-free LICENSE-like files? Identical contents
+    // across versions share one inode whatever their paths.
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(second.join("_eprgen/manifest.json")).unwrap()).unwrap();
+    let mut by_hash: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (p, meta) in m["files"].as_object().unwrap() {
+        by_hash
+            .entry(meta["blake3"].as_str().unwrap().to_string())
+            .or_default()
+            .push(p.clone());
+    }
+    let dup = by_hash
+        .values()
+        .find(|v| v.len() > 1 && v.iter().all(|p| p.starts_with("package/")))
+        .expect("a duplicated file");
+    assert_eq!(ino(&second, &dup[0]), ino(&second, &dup[1]), "{dup:?}");
+    let o = eprgen(&["verify", "--root", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}

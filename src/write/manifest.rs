@@ -44,6 +44,10 @@ pub struct Manifest {
     pub tag: Option<String>,
     /// Hash of the build options that change output (cache times, version, …).
     pub options_hash: String,
+    /// Hash of everything the answer space is computed from (eprgen's version and every
+    /// package's identity and content): equal keys mean equal route tables and answers.
+    #[serde(default)]
+    pub plan_key: String,
     pub packages: BTreeMap<String, PackageMeta>,
     pub files: BTreeMap<RelPath, FileMeta>,
 }

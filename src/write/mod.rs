@@ -82,6 +82,8 @@ pub struct Staging {
     home: PathBuf,
     _lock: File,
     done: bool,
+    /// First path written with each content (blake3), for hard-linking duplicates.
+    seen: std::sync::Mutex<std::collections::HashMap<String, RelPath>>,
 }
 
 impl Drop for Staging {
@@ -151,6 +153,7 @@ impl Staging {
             home,
             _lock: lock,
             done: false,
+            seen: Default::default(),
         })
     }
 
@@ -223,6 +226,47 @@ impl Staging {
         fill(&mut f).at(&p, "cannot write")?;
         drop(f);
         hash_file(&p)
+    }
+
+    /// Hard-link a file of an earlier build in (copy when linking is not possible).
+    pub fn link_from(&self, rel: &RelPath, src: &Path) -> Result<()> {
+        let p = self.prepare(rel)?;
+        if fs::hard_link(src, &p).is_err() {
+            fs::copy(src, &p).at(&p, "cannot copy from the previous build")?;
+        }
+        Ok(())
+    }
+
+    /// Store identical content once: if these bytes were written before under another path,
+    /// replace this file by a hard link to that one. Every path keeps working.
+    pub fn dedupe(&self, rel: &RelPath, blake3: &str) -> Result<()> {
+        let first = {
+            let mut seen = self.seen.lock().expect("dedupe map");
+            match seen.get(blake3) {
+                Some(first) if first != rel => first.clone(),
+                Some(_) => return Ok(()),
+                None => {
+                    seen.insert(blake3.to_string(), rel.clone());
+                    return Ok(());
+                }
+            }
+        };
+        let p = rel.to_path(&self.dir);
+        let tmp = p.with_extension("eprgen-link");
+        fs::hard_link(first.to_path(&self.dir), &tmp).at(&tmp, "cannot link duplicate")?;
+        fs::rename(&tmp, &p).at(&p, "cannot replace duplicate by a link")?;
+        Ok(())
+    }
+
+    /// Set a file's modification time (what web servers send as Last-Modified).
+    pub fn set_modified(&self, rel: &RelPath, secs: u64) -> Result<()> {
+        let p = rel.to_path(&self.dir);
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        File::options()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_modified(t))
+            .at(&p, "cannot set modification time")
     }
 
     pub fn exists(&self, rel: &RelPath) -> bool {
