@@ -45,6 +45,14 @@ pub struct BuildOptions {
     pub limits: Limits,
     /// A stack-version tag recorded in the manifest (e.g. `8.15.0`).
     pub tag: Option<String>,
+    /// Build a mirror holding only the packages this Kibana version can install.
+    pub kibana_version: Option<String>,
+    /// The build the stage policy compares with: a tree or a manifest file (default: the tree
+    /// at `out`, when it is a build of the same stage).
+    pub previous: Option<PathBuf>,
+    /// `name@version`s a staging build may overwrite / remove.
+    pub allow_overwrite: Vec<String>,
+    pub allow_removal: Vec<String>,
 }
 
 impl BuildOptions {
@@ -57,6 +65,10 @@ impl BuildOptions {
             favicon: None,
             limits: Limits::default(),
             tag: None,
+            kibana_version: None,
+            previous: None,
+            allow_overwrite: Vec::new(),
+            allow_removal: Vec::new(),
         }
     }
 }
@@ -78,6 +90,8 @@ pub struct BuildReport {
     pub answer_bytes: u64,
     /// Bytes of distinct contents actually stored (identical files are hard links).
     pub stored_bytes: u64,
+    /// What a snapshot (or allowed staging) build overwrote and removed, as `name@version: why`.
+    pub policy_notes: Vec<String>,
     pub timings: Vec<(&'static str, u128)>,
 }
 
@@ -521,6 +535,88 @@ fn build_time() -> u64 {
         .unwrap_or_else(crate::serve::now_secs)
 }
 
+/// The stage policy, against the previous build of the same stage:
+/// production never overwrites or removes a published version; staging only with
+/// `--allow-overwrite`/`--allow-removal name@version`; snapshot may do anything (reported).
+/// Returns notes of what was overwritten or removed, or the refusal listing every offence.
+fn check_policy(opts: &BuildOptions, rendered: &[Rendered]) -> Result<Vec<String>> {
+    let Inputs::Stages { stage, .. } = &opts.inputs else {
+        return Ok(Vec::new());
+    };
+    let prev = match &opts.previous {
+        Some(p) => Some(crate::verify::load_manifest(p)?),
+        None => Manifest::load(&opts.out)
+            .ok()
+            .filter(|m| m.stage.as_deref() == Some(stage.as_str())),
+    };
+    let Some(prev) = prev else {
+        return Ok(Vec::new());
+    };
+    let now: BTreeMap<String, &str> = rendered
+        .iter()
+        .map(|r| {
+            (
+                format!("{}@{}", r.package.name, r.package.version),
+                r.content_hash.as_str(),
+            )
+        })
+        .collect();
+    let mut changes: Vec<(String, bool, String)> = Vec::new(); // (id, is_removal, what)
+    for (id, meta) in &prev.packages {
+        match now.get(id) {
+            None => changes.push((id.clone(), true, "removed".into())),
+            Some(h) if *h != meta.content_hash => changes.push((
+                id.clone(),
+                false,
+                format!(
+                    "content changed (was {}, now {})",
+                    &meta.content_hash[..12],
+                    &h[..12]
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    let allowed = |id: &str, removal: bool| {
+        let list = if removal {
+            &opts.allow_removal
+        } else {
+            &opts.allow_overwrite
+        };
+        list.iter().any(|a| a == id)
+    };
+    let offences: Vec<String> = changes
+        .iter()
+        .filter(|(id, removal, _)| match stage {
+            Stage::Production => true,
+            Stage::Staging => !allowed(id, *removal),
+            Stage::Snapshot => false,
+        })
+        .map(|(id, removal, what)| {
+            let hint = match (stage, removal) {
+                (Stage::Staging, true) => " (allow with --allow-removal ".to_string() + id + ")",
+                (Stage::Staging, false) => " (allow with --allow-overwrite ".to_string() + id + ")",
+                _ => String::new(),
+            };
+            format!("{id}: {what}{hint}")
+        })
+        .collect();
+    if !offences.is_empty() {
+        return Err(Error::Policy {
+            stage: stage.as_str().to_string(),
+            offences,
+        });
+    }
+    let notes: Vec<String> = changes
+        .into_iter()
+        .map(|(id, _, what)| format!("{id}: {what}"))
+        .collect();
+    for n in &notes {
+        tracing::warn!("{} build: {n}", stage.as_str());
+    }
+    Ok(notes)
+}
+
 /// The input roots of a build.
 pub fn roots(inputs: &Inputs) -> Result<Vec<Root>> {
     Ok(match inputs {
@@ -608,6 +704,13 @@ pub fn build(
     }
     let now = build_time();
 
+    let mirror =
+        match &opts.kibana_version {
+            Some(v) => Some(crate::plan::constraint::parse_version(v).map_err(|e| {
+                Error::Usage(format!("--kibana-version {v:?} is not a version: {e}"))
+            })?),
+            None => None,
+        };
     let t = Instant::now();
     progress(2, steps, "loading and rendering packages");
     let staging = Staging::begin(&opts.out)?;
@@ -615,6 +718,14 @@ pub fn build(
         .packages
         .par_iter()
         .map(|raw| match load_one(raw, opts.limits) {
+            // A mirror for one Kibana leaves out what that Kibana cannot install.
+            Ok(loaded)
+                if mirror
+                    .as_ref()
+                    .is_some_and(|v| loaded.kibana.as_ref().is_some_and(|c| !c.matches(v))) =>
+            {
+                Ok(None)
+            }
             Ok(loaded) => render_one(&staging, raw, loaded, previous.as_ref()).map(Some),
             Err(bad) => {
                 for b in &bad {
@@ -639,6 +750,7 @@ pub fn build(
         drop(staging);
         return Err(Error::InvalidPackages(invalid));
     }
+    let policy = check_policy(opts, &rendered)?;
     // A skipped invalid package must leave nothing behind: only valid ones were rendered, but a
     // name+version shadowed by nothing else is simply absent.
     timings.push(("packages", t.elapsed().as_millis()));
@@ -819,10 +931,15 @@ pub fn build(
     unique
         .par_iter()
         .try_for_each(|(_, (p, t, _))| staging.set_modified(p, *t))?;
-    let options_hash =
-        blake3::hash(format!("{VERSION}|{:?}|{:?}", opts.cache, opts.tag).as_bytes()).to_hex()
-            [..16]
-            .to_string();
+    let options_hash = blake3::hash(
+        format!(
+            "{VERSION}|{:?}|{:?}|{:?}",
+            opts.cache, opts.tag, opts.kibana_version
+        )
+        .as_bytes(),
+    )
+    .to_hex()[..16]
+        .to_string();
     let manifest = Manifest {
         format: crate::write::manifest::FORMAT,
         generator: format!("eprgen {VERSION}"),
@@ -831,6 +948,7 @@ pub fn build(
             Inputs::Sources(_) => None,
         },
         tag: opts.tag.clone(),
+        kibana_version: opts.kibana_version.clone(),
         options_hash,
         plan_key,
         packages: packages_meta,
@@ -855,6 +973,7 @@ pub fn build(
         categories_nodes: routes.categories.nodes.len(),
         answer_bytes,
         stored_bytes: stored,
+        policy_notes: policy,
         timings,
     })
 }

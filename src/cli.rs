@@ -52,6 +52,28 @@ eprgen serve --addr 127.0.0.1:0   # any free port; the address is printed"
     #[command(after_long_help = "Examples:\n  eprgen diff old/public public\n  \
 eprgen diff old/_eprgen/manifest.json public --json")]
     Diff(DiffArgs),
+    /// Move a package version to the next stage of a package-storage tree (snapshot → staging →
+    /// production): add it there, remove it from the stage before.
+    #[command(
+        after_long_help = "Examples:\n  eprgen promote tinyhttp@1.1.0 --to production\n  \
+eprgen promote jobqueue@0.2.0-beta.1 --to staging --packages packages --dry-run"
+    )]
+    Promote(PromoteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The version to promote, as name@version.
+    pub id: String,
+    /// The stage to promote to: staging (from snapshot) or production (from staging).
+    #[arg(long, value_name = "STAGE")]
+    pub to: Stage,
+    /// The package-storage tree.
+    #[arg(long, default_value = "packages", value_name = "DIR")]
+    pub packages: PathBuf,
+    /// Only print what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +140,20 @@ pub struct BuildArgs {
     /// Record a stack-version tag in the manifest, e.g. 8.15.0.
     #[arg(long, value_name = "VERSION")]
     pub tag: Option<String>,
+    /// Build a self-contained mirror holding only the packages this Kibana version can install
+    /// (every answer stays correct for that Kibana). Example: --kibana-version 8.15.0
+    #[arg(long, value_name = "VERSION")]
+    pub kibana_version: Option<String>,
+    /// The build the stage policy compares with: a tree or its `_eprgen/manifest.json`
+    /// (default: the tree at --out, when it is a build of the same stage).
+    #[arg(long, value_name = "PATH")]
+    pub previous: Option<PathBuf>,
+    /// Let a staging build change the content of this published version (repeatable).
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub allow_overwrite: Vec<String>,
+    /// Let a staging build drop this published version (repeatable).
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub allow_removal: Vec<String>,
     /// Worker threads (default: one per core).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
@@ -156,6 +192,10 @@ impl BuildArgs {
             max_file_bytes: self.max_file_size,
         };
         o.tag = self.tag.clone();
+        o.kibana_version = self.kibana_version.clone();
+        o.previous = self.previous.clone();
+        o.allow_overwrite = self.allow_overwrite.clone();
+        o.allow_removal = self.allow_removal.clone();
         o
     }
 }

@@ -41,6 +41,11 @@ pub enum Error {
     Input { path: PathBuf, reason: String },
     #[error("{0}")]
     Usage(String),
+    #[error("the {stage} stage policy refuses this build:\n{}", .offences.iter().map(|o| format!("  {o}")).collect::<Vec<_>>().join("\n"))]
+    Policy {
+        stage: String,
+        offences: Vec<String>,
+    },
     #[error("{path}: not a built eprgen tree ({reason})")]
     NotATree { path: PathBuf, reason: String },
 }
@@ -65,7 +70,10 @@ impl Error {
     /// Exit code class: 1 when the input or tree is wrong, 2 for usage, I/O or internal errors.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::InvalidPackages(_) | Error::Input { .. } | Error::NotATree { .. } => 1,
+            Error::InvalidPackages(_)
+            | Error::Input { .. }
+            | Error::NotATree { .. }
+            | Error::Policy { .. } => 1,
             Error::Io { .. } | Error::Usage(_) => 2,
         }
     }

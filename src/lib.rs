@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod package;
 pub mod plan;
+pub mod promote;
 pub mod read;
 pub mod render;
 pub mod serve;

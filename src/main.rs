@@ -47,6 +47,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 }
             };
             let report = eprgen::build::build(&opts, &progress)?;
+            for note in &report.policy_notes {
+                eprintln!("overwritten or removed since the previous build: {note}");
+            }
             for bad in &report.invalid {
                 eprintln!("skipped invalid package: {bad}");
             }
@@ -99,6 +102,18 @@ fn run(cli: &Cli) -> Result<(), Error> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::Promote(args) => {
+            let p = eprgen::promote::promote(&args.packages, &args.id, args.to, args.dry_run)?;
+            println!(
+                "{}{p}",
+                if args.dry_run {
+                    "would promote "
+                } else {
+                    "promoted "
+                }
+            );
             Ok(())
         }
         Command::Serve(args) => eprgen::serve::serve(&eprgen::serve::ServeOptions {

@@ -42,6 +42,9 @@ pub struct Manifest {
     pub stage: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tag: Option<String>,
+    /// Set for a mirror holding only what this Kibana version can install.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kibana_version: Option<String>,
     /// Hash of the build options that change output (cache times, version, …).
     pub options_hash: String,
     /// Hash of everything the answer space is computed from (eprgen's version and every
