@@ -37,7 +37,7 @@ pub enum Command {
 eprgen build --source packages/local --source packages/production --out /srv/epr\n  \
 eprgen build --skip-invalid --cache-search 60"
     )]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Serve a built tree over HTTP with eprgen's routes and headers.
     #[command(
         after_long_help = "Examples:\n  eprgen serve\n  eprgen serve --root /srv/epr --addr 0.0.0.0:8080\n  \
