@@ -90,6 +90,8 @@ pub struct BuildReport {
     pub answer_bytes: u64,
     /// Bytes of distinct contents actually stored (identical files are hard links).
     pub stored_bytes: u64,
+    /// Paths added, changed and removed since the build this one replaces.
+    pub changes: crate::verify::Diff,
     /// What a snapshot (or allowed staging) build overwrote and removed, as `name@version: why`.
     pub policy_notes: Vec<String>,
     pub timings: Vec<(&'static str, u128)>,
@@ -957,6 +959,16 @@ pub fn build(
     let bytes = manifest.to_bytes();
     let build_id = Manifest::build_id(&bytes);
     let nfiles = manifest.files.len();
+    let changes = match &previous {
+        Some(p) => crate::verify::diff(&p.manifest, &manifest),
+        None => crate::verify::diff(
+            &Manifest {
+                files: BTreeMap::new(),
+                ..manifest.clone()
+            },
+            &manifest,
+        ),
+    };
     let out_dir = staging.commit(&build_id, &bytes)?;
     timings.push(("commit", t.elapsed().as_millis()));
     tracing::info!(build_id = %build_id, files = nfiles, bytes = total, ms = t0.elapsed().as_millis() as u64, "build done");
@@ -974,6 +986,7 @@ pub fn build(
         answer_bytes,
         stored_bytes: stored,
         policy_notes: policy,
+        changes,
         timings,
     })
 }

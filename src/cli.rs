@@ -154,6 +154,10 @@ pub struct BuildArgs {
     /// Let a staging build drop this published version (repeatable).
     #[arg(long, value_name = "NAME@VERSION")]
     pub allow_removal: Vec<String>,
+    /// Print a JSON report on stdout: build id, counts, and the paths added, changed and removed
+    /// since the previous build (the CDN invalidation list).
+    #[arg(long)]
+    pub json: bool,
     /// Worker threads (default: one per core).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,

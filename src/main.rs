@@ -47,6 +47,30 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 }
             };
             let report = eprgen::build::build(&opts, &progress)?;
+            if args.json {
+                let j = serde_json::json!({
+                    "build_id": report.build_id,
+                    "packages": report.packages,
+                    "files": report.files,
+                    "bytes": report.bytes,
+                    "stored_bytes": report.stored_bytes,
+                    "search_answers": report.search_answers,
+                    "categories_answers": report.categories_answers,
+                    "search_nodes": report.search_nodes,
+                    "categories_nodes": report.categories_nodes,
+                    "answer_bytes": report.answer_bytes,
+                    "invalid": report.invalid.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+                    "policy_notes": report.policy_notes,
+                    "timings_ms": report.timings.iter().map(|(k, v)| (k.to_string(), *v as u64)).collect::<std::collections::BTreeMap<_, _>>(),
+                    "added": report.changes.added,
+                    "changed": report.changes.changed,
+                    "removed": report.changes.removed,
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&j).expect("report serializes")
+                );
+            }
             for note in &report.policy_notes {
                 eprintln!("overwritten or removed since the previous build: {note}");
             }
