@@ -44,6 +44,38 @@ pub struct Tree {
     pub routes: RouteTable,
     pub search: Router,
     pub categories: Router,
+    /// Bodies of small files already read (a build never changes, so nothing goes stale).
+    cache: RwLock<(usize, HashMap<String, Bytes>)>,
+}
+
+/// Files up to this size are kept in memory once read, up to `CACHE_BYTES` in all.
+const CACHE_FILE: u64 = 256 * 1024;
+const CACHE_BYTES: usize = 128 * 1024 * 1024;
+
+impl Tree {
+    /// The whole body of a small file: from memory, or read once (synchronously: it is small
+    /// and in the page cache, cheaper than a trip through a blocking pool).
+    fn small_file(&self, rel: &str, size: u64) -> io::Result<Bytes> {
+        if let Some(b) = self.cache.read().expect("cache lock").1.get(rel) {
+            return Ok(b.clone());
+        }
+        let v = fs::read(self.dir.join(rel))?;
+        if v.len() as u64 != size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file differs from the manifest",
+            ));
+        }
+        let b = Bytes::from(v);
+        if size <= CACHE_FILE {
+            let mut c = self.cache.write().expect("cache lock");
+            if c.0 + b.len() <= CACHE_BYTES {
+                c.0 += b.len();
+                c.1.insert(rel.to_string(), b.clone());
+            }
+        }
+        Ok(b)
+    }
 }
 
 impl Tree {
@@ -68,6 +100,7 @@ impl Tree {
             routes,
             search,
             categories,
+            cache: Default::default(),
         })
     }
 }
@@ -393,9 +426,9 @@ async fn file_response(
     if head {
         return builder.body(full(Bytes::new())).expect("valid response");
     }
-    let body = if len <= SMALL_FILE {
-        match read_slice(&path, start, len).await {
-            Ok(b) => full(b),
+    let body = if meta.size <= SMALL_FILE {
+        match tree.small_file(rel, meta.size) {
+            Ok(b) => full(b.slice(start as usize..(start + len) as usize)),
             Err(_) => return error_response(500, "internal server error", None, false),
         }
     } else {
@@ -405,27 +438,6 @@ async fn file_response(
         }
     };
     builder.body(body).expect("valid response")
-}
-
-async fn read_slice(path: &Path, start: u64, len: u64) -> io::Result<Bytes> {
-    if start == 0 {
-        let v = tokio::fs::read(path).await?;
-        if v.len() as u64 >= len {
-            let mut v = v;
-            v.truncate(len as usize);
-            return Ok(Bytes::from(v));
-        }
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "file shorter than manifest",
-        ));
-    }
-    let mut f = tokio::fs::File::open(path).await?;
-    use tokio::io::AsyncSeekExt;
-    f.seek(io::SeekFrom::Start(start)).await?;
-    let mut buf = vec![0u8; len as usize];
-    f.read_exact(&mut buf).await?;
-    Ok(Bytes::from(buf))
 }
 
 async fn stream_file(mut f: tokio::fs::File, start: u64, len: u64) -> Body {
