@@ -328,9 +328,31 @@ fn walk_dir(
 }
 
 fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
+    // The zip is served as one file and held in memory while it is read: the limit applies to
+    // it as well as to each entry.
+    let len = fs::metadata(path)
+        .map_err(|e| Invalid::new(path, format!("cannot read: {e}")))?
+        .len();
+    if len > limits.max_file_bytes {
+        return Err(Invalid::new(
+            path,
+            format!(
+                "zip is {len} bytes, over the limit of {} bytes",
+                limits.max_file_bytes
+            ),
+        ));
+    }
     let bytes = fs::read(path).map_err(|e| Invalid::new(path, format!("cannot read: {e}")))?;
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice()))
         .map_err(|e| Invalid::new(path, format!("not a valid zip archive: {e}")))?;
+    // The zip crate keeps one entry per name (the last one written), so a name held twice would
+    // go unseen here while unzip tools and Fleet see both: count the central directory itself.
+    if let Some(dup) = duplicate_record(&bytes, z.central_directory_start() as usize) {
+        return Err(Invalid::new(
+            path,
+            format!("zip entry {dup:?} appears twice"),
+        ));
+    }
     // Names first, checked: no absolute paths, no `..`, UTF-8 only, no symlinks.
     let mut names: Vec<(String, bool, u64, usize)> = Vec::new();
     for i in 0..z.len() {
@@ -439,6 +461,34 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
             ));
         }
     }
+    // Read every file once now, so a corrupt entry (bad checksum, more or fewer bytes than its
+    // header says, which also defeats the size limit) makes the package invalid here rather
+    // than failing, or being served as is, later.
+    for (rel, _, size, i) in &files {
+        let Some(i) = *i else { continue };
+        let shown = path.join(&top).join(rel);
+        let bad = |e: std::io::Error| Invalid::new(&shown, format!("cannot read from zip: {e}"));
+        let f = z
+            .by_index(i)
+            .map_err(|e| Invalid::new(&shown, format!("cannot read from zip: {e}")))?;
+        let n = std::io::copy(&mut f.take(limits.max_file_bytes + 1), &mut std::io::sink())
+            .map_err(bad)?;
+        if n > limits.max_file_bytes {
+            return Err(Invalid::new(
+                &shown,
+                format!(
+                    "zip entry holds more than {} bytes, over the limit",
+                    limits.max_file_bytes
+                ),
+            ));
+        }
+        if n != *size {
+            return Err(Invalid::new(
+                &shown,
+                format!("zip entry holds {n} bytes but its header says {size}"),
+            ));
+        }
+    }
     let entries = files
         .iter()
         .map(|(p, d, s, _)| FsEntry {
@@ -454,6 +504,23 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
         entries,
         source: Source::Zip { bytes, top, index },
     })
+}
+
+/// The first name that two central directory records share, if any (`start`: the offset of the
+/// central directory).
+fn duplicate_record(bytes: &[u8], start: usize) -> Option<String> {
+    let mut names = BTreeSet::new();
+    let mut i = start;
+    while i + 46 <= bytes.len() && bytes[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] {
+        let at = |k: usize| u16::from_le_bytes([bytes[i + k], bytes[i + k + 1]]) as usize;
+        let (n, extra, comment) = (at(28), at(30), at(32));
+        let name = bytes.get(i + 46..i + 46 + n)?;
+        if !names.insert(name) {
+            return Some(String::from_utf8_lossy(name).into_owned());
+        }
+        i += 46 + n + extra + comment;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@
 //!    a list is wanted (`categories: web`), and `null` as "not set". Anything else of the wrong
 //!    shape is an error naming the key path (`categories: expected a list, found a number`).
 //!
+//! Step 1 runs within limits ([`MAX_YAML_BYTES`], [`MAX_NODES`], [`MAX_DEPTH`]), so hostile
+//! text (alias bombs, deep nesting, huge documents) fails fast with an error instead of eating
+//! memory, time or the stack.
+//!
 //! Values EPR keeps untyped (a var `default`, index template settings) stay [`Node`]s and are
 //! turned into JSON with Go's map-key order by [`Node::to_json`].
 
@@ -86,12 +90,55 @@ impl Node {
     }
 }
 
-/// Parse YAML text (the first document, as Go's `yaml.Unmarshal` does) into a [`Node`].
+/// Largest YAML text parsed into a tree. The parser holds every event of a document in memory
+/// (some 50 times the text for tiny values), so size is checked first; the largest manifests
+/// and fields files of real packages are a few hundred KiB.
+pub const MAX_YAML_BYTES: usize = 4 << 20;
+/// Most values one document may hold once aliases are expanded: stops billion laughs and one
+/// big anchor referenced many times (the YAML parser's own repetition limit lets 70 KiB of text
+/// expand to 200 million values). Real manifests hold a few thousand.
+pub const MAX_NODES: usize = 1_000_000;
+/// Deepest nesting once dotted keys are expanded (`a.a.a…: 1` nests as deep as it has parts,
+/// and code that walks the tree, dropping it included, recurses). The YAML parser itself
+/// refuses more than 128 levels of YAML nesting.
+pub const MAX_DEPTH: usize = 256;
+/// Deepest `[`/`{` nesting looked at: the scanner of libyaml is quadratic in it (100,000 `[`
+/// take minutes before the parser's recursion limit is reached). Counted on the raw text, so a
+/// bracket inside a string counts too; only absurd text comes near.
+const MAX_FLOW_DEPTH: usize = 1024;
+
+/// Parse YAML text (the first document, as Go's `yaml.Unmarshal` does) into a [`Node`], within
+/// [`MAX_YAML_BYTES`], [`MAX_NODES`] and [`MAX_DEPTH`].
 pub fn parse_yaml(text: &str) -> Result<Node, String> {
+    if text.len() > MAX_YAML_BYTES {
+        return Err(format!(
+            "document is {} bytes, over the limit of {MAX_YAML_BYTES} bytes for YAML",
+            text.len()
+        ));
+    }
+    let mut depth = 0usize;
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Err(format!(
+                        "more than {MAX_FLOW_DEPTH} nested `[` or `{{` (recursion limit exceeded)"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
     let Some(doc) = serde_yaml_ng::Deserializer::from_str(text).next() else {
         return Ok(Node::Null);
     };
-    Node::deserialize(doc).map_err(|e| e.to_string())
+    let budget = Budget::new();
+    NodeSeed(&budget)
+        .deserialize(doc)
+        .map(|(n, _)| n)
+        .map_err(|e| e.to_string())
 }
 
 /// Put `val` at the dotted path `key` inside `map`, merging maps as go-ucfg does. A null never
@@ -161,75 +208,134 @@ fn merge_into(old: &mut Node, val: Node) -> Result<(), String> {
     }
 }
 
-struct NodeVisitor;
+/// How many more values a document may make (see [`MAX_NODES`]).
+struct Budget {
+    nodes: std::cell::Cell<usize>,
+}
 
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            nodes: std::cell::Cell::new(MAX_NODES),
+        }
+    }
+
+    fn take<E: de::Error>(&self, n: usize) -> Result<(), E> {
+        let left = self.nodes.get();
+        if n > left {
+            return Err(E::custom(format!(
+                "more than {MAX_NODES} values once aliases are expanded"
+            )));
+        }
+        self.nodes.set(left - n);
+        Ok(())
+    }
+}
+
+fn too_deep<E: de::Error>() -> E {
+    E::custom(format!(
+        "nested more than {MAX_DEPTH} levels deep once dotted keys are expanded"
+    ))
+}
+
+/// Reads one value as a [`Node`] and its height (0 for a scalar), within a [`Budget`].
+#[derive(Clone, Copy)]
+struct NodeSeed<'b>(&'b Budget);
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = (Node, usize);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(Node, usize), D::Error> {
+        d.deserialize_any(NodeVisitor(self.0))
+    }
+}
+
+struct NodeVisitor<'b>(&'b Budget);
+
+impl NodeVisitor<'_> {
+    fn scalar<E: de::Error>(&self, n: Node) -> Result<(Node, usize), E> {
+        self.0.take(1)?;
+        Ok((n, 0))
+    }
+}
+
+impl<'de> Visitor<'de> for NodeVisitor<'_> {
+    type Value = (Node, usize);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any YAML value")
     }
 
-    fn visit_unit<E>(self) -> Result<Node, E> {
-        Ok(Node::Null)
+    fn visit_unit<E: de::Error>(self) -> Result<(Node, usize), E> {
+        self.scalar(Node::Null)
     }
-    fn visit_none<E>(self) -> Result<Node, E> {
-        Ok(Node::Null)
+    fn visit_none<E: de::Error>(self) -> Result<(Node, usize), E> {
+        self.scalar(Node::Null)
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-        Node::deserialize(d)
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(Node, usize), D::Error> {
+        NodeSeed(self.0).deserialize(d)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
-        Ok(Node::Bool(v))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(Node, usize), E> {
+        self.scalar(Node::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-        Ok(if v >= 0 {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(Node, usize), E> {
+        self.scalar(if v >= 0 {
             Node::Uint(v as u64)
         } else {
             Node::Int(v)
         })
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Uint(v))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(Node, usize), E> {
+        self.scalar(Node::Uint(v))
     }
     // Integers past 64 bits: Go's YAML parser falls back to a float64 for them.
-    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
-        Ok(Node::Float(v as f64))
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<(Node, usize), E> {
+        self.scalar(Node::Float(v as f64))
     }
-    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
-        Ok(Node::Float(v as f64))
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<(Node, usize), E> {
+        self.scalar(Node::Float(v as f64))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Float(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(Node, usize), E> {
+        self.scalar(Node::Float(v))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_string()))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(Node, usize), E> {
+        self.scalar(Node::Str(v.to_string()))
     }
-    fn visit_string<E>(self, v: String) -> Result<Node, E> {
-        Ok(Node::Str(v))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(Node, usize), E> {
+        self.scalar(Node::Str(v))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(Node, usize), A::Error> {
+        self.0.take(1)?;
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element::<Node>()? {
+        let mut height = 1;
+        while let Some((v, h)) = seq.next_element_seed(NodeSeed(self.0))? {
+            height = height.max(h + 1);
+            if height > MAX_DEPTH {
+                return Err(too_deep());
+            }
             out.push(v);
         }
-        Ok(Node::Seq(out))
+        Ok((Node::Seq(out), height))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        // Entries as written; a repeated key keeps its last value (Go's YAML parser, non-strict).
-        let mut raw: Vec<(String, Node)> = Vec::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(Node, usize), A::Error> {
+        self.0.take(1)?;
+        // Entries as written, with their heights; a repeated key keeps its last value (Go's
+        // YAML parser, non-strict).
+        let mut raw: Vec<(String, Node, usize)> = Vec::new();
         let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        let mut put = |raw: &mut Vec<(String, Node)>, k: String, v: Node| match seen.get(&k) {
-            Some(&i) => raw[i].1 = v,
-            None => {
-                seen.insert(k.clone(), raw.len());
-                raw.push((k, v));
-            }
-        };
-        while let Some(k) = map.next_key::<Node>()? {
-            let v = map.next_value::<Node>()?;
+        let mut put =
+            |raw: &mut Vec<(String, Node, usize)>, k: String, v: Node, h: usize| match seen.get(&k)
+            {
+                Some(&i) => raw[i] = (k, v, h),
+                None => {
+                    seen.insert(k.clone(), raw.len());
+                    raw.push((k, v, h));
+                }
+            };
+        while let Some((k, _)) = map.next_key_seed(NodeSeed(self.0))? {
+            let (v, h) = map.next_value_seed(NodeSeed(self.0))?;
             let k = match k {
                 Node::Str(s) => s,
                 other => {
@@ -240,17 +346,21 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 }
             };
             if k == "<<" {
-                // YAML merge key: the merged maps' keys, the first map winning in a list.
-                let maps = match v {
-                    Node::Map(m) => vec![m],
-                    Node::Seq(items) => items
-                        .into_iter()
-                        .rev()
-                        .map(|i| match i {
-                            Node::Map(m) => Ok(m),
-                            _ => Err(de::Error::custom("a `<<` merge list may hold only maps")),
-                        })
-                        .collect::<Result<_, _>>()?,
+                // YAML merge key: the merged maps' keys, the first map winning in a list. An
+                // entry of a merged map is one level below it (two below the list).
+                let (maps, below) = match v {
+                    Node::Map(m) => (vec![m], 1),
+                    Node::Seq(items) => (
+                        items
+                            .into_iter()
+                            .rev()
+                            .map(|i| match i {
+                                Node::Map(m) => Ok(m),
+                                _ => Err(de::Error::custom("a `<<` merge list may hold only maps")),
+                            })
+                            .collect::<Result<_, _>>()?,
+                        2,
+                    ),
                     _ => {
                         return Err(de::Error::custom(
                             "a `<<` merge value must be a map or a list of maps",
@@ -259,30 +369,39 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 };
                 for m in maps {
                     for (mk, mv) in m {
-                        put(&mut raw, mk, mv);
+                        put(&mut raw, mk, mv, h.saturating_sub(below));
                     }
                 }
                 continue;
             }
-            put(&mut raw, k, v);
+            put(&mut raw, k, v, h);
         }
         let mut out = BTreeMap::new();
-        for (k, v) in raw {
+        let mut height = 1;
+        for (k, v, h) in raw {
+            // `a.b.c: v` puts v three levels below this map, inside two new maps.
+            let parts = k.split('.').count();
+            height = height.max(parts + h);
+            if height > MAX_DEPTH {
+                return Err(too_deep());
+            }
+            self.0.take(parts - 1)?;
             insert_dotted(&mut out, &k, v).map_err(de::Error::custom)?;
         }
-        Ok(Node::Map(out))
+        Ok((Node::Map(out), height))
     }
 
     // A value with a custom YAML tag (`!foo x`): Go's parser keeps the value, so does eprgen.
-    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(Node, usize), A::Error> {
         let (_tag, variant) = data.variant::<String>()?;
-        de::VariantAccess::newtype_variant::<Node>(variant)
+        de::VariantAccess::newtype_variant_seed(variant, NodeSeed(self.0))
     }
 }
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
-        d.deserialize_any(NodeVisitor)
+        let budget = Budget::new();
+        NodeSeed(&budget).deserialize(d).map(|(n, _)| n)
     }
 }
 
@@ -293,7 +412,8 @@ pub struct NodeMap(pub BTreeMap<String, Node>);
 impl<'de> Deserialize<'de> for NodeMap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NodeMap, D::Error> {
         // deserialize_map refuses anything but a map (or null) with the key path.
-        match d.deserialize_map(NodeVisitor)? {
+        let budget = Budget::new();
+        match d.deserialize_map(NodeVisitor(&budget))?.0 {
             Node::Map(m) => Ok(NodeMap(m)),
             _ => Ok(NodeMap::default()),
         }
@@ -918,6 +1038,30 @@ mod tests {
             parse_yaml("a: !foo bar").unwrap(),
             parse_yaml("a: bar").unwrap()
         );
+    }
+
+    #[test]
+    fn hostile_yaml_fails_fast() {
+        // One anchor of 20,000 values referenced 10,000 times: under the parser's repetition
+        // limit, 200 million values once expanded.
+        let fan = format!(
+            "big: &b [{}]\nrefs: [{}]\n",
+            vec!["x"; 20_000].join(","),
+            vec!["*b"; 10_000].join(",")
+        );
+        let e = parse_yaml(&fan).unwrap_err();
+        assert!(e.contains("more than 1000000 values"), "{e}");
+        let e = parse_yaml(&format!("? a{}\n: 1\n", ".a".repeat(100_000))).unwrap_err();
+        assert!(e.contains("nested more than 256 levels"), "{e}");
+        let e =
+            parse_yaml(&format!("a: {}{}", "[".repeat(50_000), "]".repeat(50_000))).unwrap_err();
+        assert!(e.contains("recursion limit"), "{e}");
+        let e = parse_yaml(&" ".repeat(MAX_YAML_BYTES + 1)).unwrap_err();
+        assert!(e.contains("over the limit"), "{e}");
+        // Within the limits, dotted keys and merges still expand.
+        let n = parse_yaml(&format!("? a{}\n: 1\n", ".a".repeat(200))).unwrap();
+        assert!(matches!(n, Node::Map(_)));
+        assert!(parse_yaml("b: &b {x: 1}\nc: {<<: *b}\n").is_ok());
     }
 
     #[test]
