@@ -263,6 +263,10 @@ pub fn assert_same_tree(before: &BTreeMap<String, String>, after: &BTreeMap<Stri
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
+/// Every build of these tests uses one build time, so the same inputs give the same tree (and
+/// build id) whenever they are built.
+pub const SOURCE_DATE_EPOCH: &str = "1700000000";
+
 /// Run eprgen with a time limit; a run that takes longer is killed and the test fails. `limit_vm`
 /// caps the address space (KiB) through `ulimit -v`, so a run that eats memory fails.
 pub fn run_limited(args: &[&str], limit: Duration, limit_vm: Option<u64>) -> Output {
@@ -279,6 +283,7 @@ pub fn run_limited(args: &[&str], limit: Duration, limit_vm: Option<u64>) -> Out
     let mut child = cmd
         .args(args)
         .env("EPRGEN_LOG", "error")
+        .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -379,4 +384,51 @@ pub fn patch_declared_size(zip: &mut [u8], name: &str, size: u32) {
         i += 1;
     }
     panic!("no entry {name} in the zip");
+}
+
+/// `n` small but complete packages `pkg_<i>/1.<v>.0` in `src` (folders, a few files each, a
+/// data stream, varied categories and Kibana conditions). `variant` changes every package, so
+/// two variants give two different trees.
+pub fn many_packages(src: &Path, n: usize, variant: u32) {
+    const FIELDS: &str = "- name: data_stream.type\n  type: constant_keyword\n- name: data_stream.dataset\n  type: constant_keyword\n- name: data_stream.namespace\n  type: constant_keyword\n- name: '@timestamp'\n  type: date\n";
+    let cats = [
+        "web",
+        "security",
+        "observability",
+        "network",
+        "cloud",
+        "database",
+    ];
+    for i in 0..n {
+        let name = format!("pkg_{i:04}");
+        let version = format!("1.{}.0", variant);
+        let kibana = format!("^8.{}.0", i % 7);
+        let extra = format!(
+            "categories: [{}]\nconditions:\n  kibana.version: '{kibana}'\nicons:\n  - src: /img/icon.svg\n",
+            cats[i % cats.len()]
+        );
+        let dir = src.join(&name).join(&version);
+        let m = manifest(&name, &version, &extra);
+        let readme = format!("# {name} {variant}\n\n{}\n", "lorem ipsum ".repeat(50));
+        let ds = format!("type: logs\ntitle: {name} logs\n");
+        let pad = vec![b'a' + (i % 26) as u8; 2048 + variant as usize];
+        write_files(
+            &dir,
+            &[
+                ("manifest.yml", m.as_bytes()),
+                ("docs/README.md", readme.as_bytes()),
+                (
+                    "img/icon.svg",
+                    b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+                ),
+                ("kibana/dashboard/overview.json", &pad),
+                ("data_stream/logs/manifest.yml", ds.as_bytes()),
+                ("data_stream/logs/fields/base.yml", FIELDS.as_bytes()),
+                (
+                    "data_stream/logs/agent/stream/stream.yml.hbs",
+                    b"paths: {{paths}}\n",
+                ),
+            ],
+        );
+    }
 }
