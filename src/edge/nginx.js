@@ -183,6 +183,8 @@ function sendFile(r, t, rel) {
     r.variables.eprgen_file = t.dir + '/' + rel;
     r.variables.eprgen_cache = m.cache_control;
     r.variables.eprgen_modified = modified;
+    r.variables.eprgen_cors = '*';
+    r.variables.eprgen_ranges = 'bytes';
     r.internalRedirect(range ? '/_eprgen/range' : '/_eprgen/file');
 }
 
