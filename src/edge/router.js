@@ -59,6 +59,7 @@ function lossy(s) {
 
 // Go's url.QueryUnescape (`+` is a space); null on a bad `%` escape.
 function unescapeQuery(s) {
+    if (s.indexOf('%') < 0 && s.indexOf('+') < 0) return s;
     if (/%(?![0-9A-Fa-f]{2})/.test(s)) return null;
     s = s.replace(/\+/g, ' ');
     try {
@@ -113,8 +114,8 @@ function cmpNum(a, b) {
 // Masterminds' lenient NewVersion (constraint::parse_version), whose regular expression the
 // Rust scanner follows: a version is [major, minor, patch, prerelease] with the numbers as digit
 // strings; build metadata is dropped.
-var IDS = '[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*';
-var LENIENT = new RegExp('^v?([0-9]+)(\\.([0-9]+))?(\\.([0-9]+))?(-(' + IDS + '))?(\\+' + IDS + ')?$');
+// (Literals, not `new RegExp`: njs compiles a literal once, with the module.)
+var LENIENT = /^v?([0-9]+)(\.([0-9]+))?(\.([0-9]+))?(-([0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*))?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
 function parseVersion(s) {
     var m = LENIENT.exec(s), v = [];
     if (!m) return { e: INVALID_SEMVER };
@@ -310,14 +311,15 @@ function keys(diagram, ep, raw) {
     return { k: k };
 }
 
-// Route a raw query through a diagram: { id } or { s: status, e: message }.
+// Route a raw query through a diagram: { id } or { s: status, e: message }. A dimension's key
+// is computed only where a node tests it (the same answer as computing them all first).
 function route(diagram, ep, raw) {
-    var k = keys(diagram, ep, raw);
-    if (k.e !== undefined) return { s: 400, e: k.e };
-    var r = diagram.root;
+    var f = filterOf(ep, raw);
+    if (f.e !== undefined) return { s: 400, e: f.e };
+    var r = diagram.root, dims = diagram.dims;
     for (var steps = 0; r >= 0; steps++) {
         var n = diagram.nodes[r], d = n ? dimOf(n) : -1;
-        var c = n && steps < diagram.dims.length ? indexIn(diagram.dims[d].classes, k.k[d]) : -1;
+        var c = n && steps < dims.length ? indexIn(dims[d].classes, keyOf(dims[d], f.f)) : -1;
         if (c < 0) return { s: 500, e: INCOMPLETE };
         r = child(n, c);
     }
@@ -338,9 +340,7 @@ function decodePath(raw) {
     return raw.charAt(0) !== '/' || /\0|\\|\/\/|\/\.\.?(\/|$)/.test(s) ? null : s;
 }
 
-var NUM = '(0|[1-9][0-9]*)';
-var SEMVER = new RegExp('^' + NUM + '\\.' + NUM + '\\.' + NUM +
-    '(-[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$');
+var SEMVER = /^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
 
 // The semver crate's strict Version::parse.
 function strictSemver(v) {
