@@ -59,6 +59,9 @@ eprgen diff old/_eprgen/manifest.json public --json")]
 eprgen promote jobqueue@0.2.0-beta.1 --to staging --packages packages --dry-run"
     )]
     Promote(PromoteArgs),
+    /// Make what serves a built tree without eprgen: nginx, CloudFront + S3.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +95,66 @@ pub struct DiffArgs {
     /// Print JSON `{"added": [...], "changed": [...], "removed": [...]}` instead of lines.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Print an nginx server block (njs routing) serving the tree like `eprgen serve`.
+    #[command(
+        after_long_help = "Writes the njs router module to --js and prints the server block that \
+imports it. Regenerate it and reload nginx after each build.\n\nExamples:\n  \
+eprgen routes nginx --root /srv/epr/public --listen 80 --js /etc/nginx/eprgen-router.js > /etc/nginx/conf.d/epr.conf\n  \
+eprgen routes nginx --root public --listen 127.0.0.1:8081"
+    )]
+    Nginx(NginxArgs),
+    /// Print a CloudFront Functions viewer-request function routing to the tree's objects.
+    #[command(
+        after_long_help = "The route table goes to a CloudFront KeyValueStore: --kvs-out writes its \
+import file.\n\nExamples:\n  eprgen routes cloudfront --root public --kvs-out kvs.json > function.js"
+    )]
+    Cloudfront(CloudfrontArgs),
+    /// Print each object's S3 metadata (Content-Type, Cache-Control) from the manifest.
+    #[command(
+        after_long_help = "Examples:\n  eprgen routes s3-metadata --root public > objects.json\n  \
+eprgen routes s3-metadata --root public --format shell --dest s3://my-bucket/epr | sh"
+    )]
+    S3Metadata(S3MetadataArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NginxArgs {
+    /// The built tree to serve (the --out of a build; a link is fine).
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+    /// nginx `listen` parameter: a port or address:port.
+    #[arg(long, default_value = "8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Where to write the njs router module the server block imports.
+    #[arg(long, default_value = "eprgen-router.js", value_name = "FILE")]
+    pub js: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CloudfrontArgs {
+    /// The built tree (as uploaded to the bucket).
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Write the KeyValueStore import file (JSON) here.
+    #[arg(long, value_name = "FILE")]
+    pub kvs_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct S3MetadataArgs {
+    /// The built tree.
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+    /// `json` (a list of objects) or `shell` (`aws s3 cp` commands).
+    #[arg(long, default_value = "json", value_name = "FORMAT", value_parser = ["json", "shell"])]
+    pub format: String,
+    /// Upload destination of the shell commands.
+    #[arg(long, default_value = "s3://BUCKET", value_name = "S3URL")]
+    pub dest: String,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 pub mod build;
 pub mod catalog;
 pub mod cli;
+pub mod edge;
 pub mod error;
 pub mod package;
 pub mod plan;

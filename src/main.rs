@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use eprgen::cli::{Cli, Command};
+use eprgen::cli::{Cli, Command, RoutesCommand};
 use eprgen::Error;
 
 fn main() -> ExitCode {
@@ -144,5 +144,46 @@ fn run(cli: &Cli) -> Result<(), Error> {
             root: args.root.clone(),
             addr: args.addr,
         }),
+        Command::Routes(cmd) => routes(cmd),
     }
+}
+
+/// `eprgen routes …`: configuration and code on stdout, side files where asked.
+fn routes(cmd: &RoutesCommand) -> Result<(), Error> {
+    use std::io::Write;
+    let out = match cmd {
+        RoutesCommand::Nginx(a) => {
+            let js =
+                std::path::absolute(&a.js).map_err(|e| Error::io(&a.js, "cannot resolve", e))?;
+            let n = eprgen::edge::nginx::render(&a.root, &a.listen, &js)?;
+            write_atomic(&js, n.module.as_bytes())?;
+            n.conf
+        }
+        RoutesCommand::Cloudfront(a) => {
+            let c = eprgen::edge::cloudfront::render(&a.root)?;
+            if let Some(p) = &a.kvs_out {
+                write_atomic(p, c.kvs_json().as_bytes())?;
+            }
+            c.function
+        }
+        RoutesCommand::S3Metadata(a) => {
+            let objects = eprgen::edge::s3::objects(&a.root)?;
+            if a.format == "shell" {
+                eprgen::edge::s3::shell(&objects, &a.dest)
+            } else {
+                serde_json::to_string_pretty(&objects).expect("serializes") + "\n"
+            }
+        }
+    };
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(|e| Error::io("stdout", "cannot write", e))
+}
+
+/// Write a file next to its final name and rename it in, so nginx never reads half of it.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, "cannot write", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "cannot write", e))
 }
