@@ -103,7 +103,9 @@ function goQuote(s) {
 
 // A digit string without leading zeros; null when it does not fit in a u64.
 function u64(d) {
-    var n = d.replace(/^0+(?=.)/, '');
+    var i = 0;
+    while (i < d.length - 1 && d.charAt(i) === '0') i++;
+    var n = d.slice(i);
     return n.length > 20 || (n.length === 20 && n > U64) ? null : n;
 }
 
@@ -127,7 +129,7 @@ function parseVersion(s) {
         v.push(n);
     }
     v.push(m[7] || '');
-    return /(^|\.)0[0-9]+(\.|$)/.test(v[3]) ? { e: 'version segment starts with 0' } : { v: v };
+    return v[3] && /(^|\.)0[0-9]+(\.|$)/.test(v[3]) ? { e: 'version segment starts with 0' } : { v: v };
 }
 
 // A strict semver string from the route table (its points), as a version.
@@ -331,9 +333,9 @@ function route(diagram, ep, raw) {
 
 // serve::decode_path: percent-decode (strict UTF-8), refuse what is not a plain absolute path.
 function decodePath(raw) {
-    var s;
+    var s = raw;
     try {
-        s = decodeURIComponent(raw.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
+        if (raw.indexOf('%') >= 0) s = decodeURIComponent(raw.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
     } catch (e) {
         return null;
     }
