@@ -4,8 +4,9 @@
 // against the Rust answers (tests/edge_equivalence.rs), so a rule changed on one side only fails.
 //
 // It is written for the smallest of the engines: njs 0.7 (Debian 12), which has no classes,
-// destructuring, spread or for-of. Every comment is on its own line and no string holds `//`,
-// so eprgen can strip comments and indentation to fit a CloudFront function's 10 KB.
+// destructuring, spread or for-of. For a CloudFront function (10 KB at most) eprgen minifies it
+// with src/edge/minify.rs, which relies on how it is written: every statement ends with `;` or
+// a block, no template literals, no object shorthand, no labels.
 
 // Query strings longer than this are refused (serve::MAX_QUERY).
 var MAX_QUERY = 8192;
