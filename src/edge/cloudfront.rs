@@ -191,11 +191,7 @@ pub fn render(root: &std::path::Path) -> Result<CloudFront> {
         &["handler"],
     )
     .map_err(|e| Error::Usage(format!("cannot minify the CloudFront function: {e}")))?;
-    let function = format!(
-        "import cf from 'cloudfront';\n// eprgen {} build {}\n{code}",
-        env!("CARGO_PKG_VERSION"),
-        built.build_id
-    );
+    let function = format!("import cf from 'cloudfront';\n{code}");
     if function.len() > MAX_FUNCTION {
         return Err(Error::Usage(format!(
             "the CloudFront function is {} bytes, more than CloudFront allows ({MAX_FUNCTION})",

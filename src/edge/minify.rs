@@ -379,6 +379,7 @@ pub fn minify(src: &str, keep: &[&str]) -> Result<String, String> {
             t
         })
         .collect();
+    let toks = merge_vars(toks);
     let mut out = String::with_capacity(src.len() / 2);
     for (i, t) in toks.iter().enumerate() {
         if let Some(prev) = i.checked_sub(1).map(|p| &toks[p]) {
@@ -398,6 +399,51 @@ pub fn minify(src: &str, keep: &[&str]) -> Result<String, String> {
     }
     out.push('\n');
     Ok(out)
+}
+
+/// `var a = 1; var b = 2;` is `var a = 1, b = 2;` where the first `var` starts a statement of
+/// a block (not `for (var …` or `if (x) var …`).
+fn merge_vars(toks: Vec<Tok>) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let starts_statement =
+            |k: usize| k == 0 || matches!(toks[k - 1].text.as_str(), ";" | "{" | "}");
+        if toks[i].text == "var" && starts_statement(i) {
+            // Copy the declaration up to its `;` at depth 0, then swallow `; var`.
+            let mut depth = 0i32;
+            out.push(toks[i].clone());
+            i += 1;
+            while i < toks.len() {
+                let t = &toks[i];
+                match t.text.as_str() {
+                    "(" | "[" | "{" => depth += 1,
+                    ")" | "]" | "}" => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 && t.text == ";" {
+                    if toks.get(i + 1).is_some_and(|n| n.text == "var") {
+                        out.push(Tok {
+                            kind: Kind::Punct,
+                            text: ",".into(),
+                            newline: false,
+                        });
+                        i += 2;
+                        continue;
+                    }
+                    out.push(t.clone());
+                    i += 1;
+                    break;
+                }
+                out.push(t.clone());
+                i += 1;
+            }
+            continue;
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -421,6 +467,18 @@ mod tests {
         let out = minify(src, &[]).unwrap();
         assert!(out.contains("'a // b'") && out.contains("/[/]\\/x/g") && out.contains("4/2"));
         assert!(out.contains("+ +"), "{out}");
+    }
+
+    #[test]
+    fn merges_var_statements() {
+        let out = minify(
+            "function f(n) { var a = [1, 2]; var b = { c: 3 }; for (var i = 0; i < n; i++) var d = i; var e = 4; return a; }",
+            &["f"],
+        )
+        .unwrap();
+        // The first two merge; the `for` one and the one it governs stay as they are.
+        assert!(out.contains("=[1,2],"), "{out}");
+        assert_eq!(out.matches("var ").count(), 4, "{out}");
     }
 
     #[test]

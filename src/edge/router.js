@@ -4,8 +4,9 @@
 // against the Rust answers (tests/edge_equivalence.rs), so a rule changed on one side only fails.
 //
 // It is written for the smallest of the engines: njs 0.7 (Debian 12), which has no classes,
-// destructuring, spread or for-of. Every comment is on its own line and no string holds `//`,
-// so eprgen can strip comments and indentation to fit a CloudFront function's 10 KB.
+// destructuring, spread or for-of. For a CloudFront function (10 KB at most) eprgen minifies it
+// with src/edge/minify.rs, which relies on how it is written: every statement ends with `;` or
+// a block, no template literals, no object shorthand, no labels.
 
 // Query strings longer than this are refused (serve::MAX_QUERY).
 var MAX_QUERY = 8192;
@@ -103,7 +104,9 @@ function goQuote(s) {
 
 // A digit string without leading zeros; null when it does not fit in a u64.
 function u64(d) {
-    var n = d.replace(/^0+(?=.)/, '');
+    var i = 0;
+    while (i < d.length - 1 && d.charAt(i) === '0') i++;
+    var n = d.slice(i);
     return n.length > 20 || (n.length === 20 && n > U64) ? null : n;
 }
 
@@ -127,7 +130,7 @@ function parseVersion(s) {
         v.push(n);
     }
     v.push(m[7] || '');
-    return /(^|\.)0[0-9]+(\.|$)/.test(v[3]) ? { e: 'version segment starts with 0' } : { v: v };
+    return v[3] && /(^|\.)0[0-9]+(\.|$)/.test(v[3]) ? { e: 'version segment starts with 0' } : { v: v };
 }
 
 // A strict semver string from the route table (its points), as a version.
@@ -331,9 +334,9 @@ function route(diagram, ep, raw) {
 
 // serve::decode_path: percent-decode (strict UTF-8), refuse what is not a plain absolute path.
 function decodePath(raw) {
-    var s;
+    var s = raw;
     try {
-        s = decodeURIComponent(raw.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
+        if (raw.indexOf('%') >= 0) s = decodeURIComponent(raw.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
     } catch (e) {
         return null;
     }
