@@ -16,8 +16,8 @@
 //!   fan-out, alias bomb in a data stream manifest, deep nesting, deep dotted key, oversized
 //!   YAML text)
 //! - empty or non-mapping manifest: 5 (empty file, comments only, null, list, scalar)
-//! - wrong field types: 8 (name, version, categories, conditions, icon src, multiple, kibana
-//!   constraint type, manifest not UTF-8)
+//! - wrong field types: 8 (name, version, categories, conditions, screenshot src, multiple,
+//!   kibana constraint type, manifest not UTF-8)
 //! - missing manifest or readme: 4 (no manifest.yml, manifest.yml is a folder, zip without
 //!   manifest, no docs/README.md)
 //! - name or version not matching the folder or zip name: 5 (folder name, folder version, zip
@@ -32,14 +32,14 @@
 //! - zip entries outside the package's top folder: 2 (other folder, stray root file)
 //! - other bad zip entries: 6 (symlink entry, non-UTF-8 name, duplicate entry, wrong CRC of a
 //!   parsed file, wrong CRC of a file only copied, entry size not the header's)
-//! - symlinks out of the package: 6 (file, folder, relative file, sibling package, package
-//!   folder is a link, name folder is a link)
+//! - symlinks out of the package: 7 (file, folder, relative file, sibling package, package
+//!   folder is a link, name folder is a link, zip package is a link)
 //! - symlink loops and broken links: 3 (two-link loop, folder containing itself, dangling)
 //! - non-UTF-8 file names: 3 (file in a package, name folder, version folder)
-//! - icons/screenshots: 6 (icon out of the package, icon missing, screenshot missing, icon is a
-//!   folder, policy template icon out of the package, absolute host path)
-//! - very large files: 6 (folder file, manifest itself, zip entry, zip entry lying about its
-//!   size, zip file itself, a zip symlink package)
+//! - icons/screenshots: 6 (screenshot out of the package, icon missing, screenshot missing, icon
+//!   is a folder, policy template icon out of the package, absolute host path)
+//! - very large files: 5 (folder file, manifest itself, zip entry, deflated zip entry lying
+//!   about its size, zip file itself)
 //! - broken data stream manifest: 5 (bad YAML, not a map, wrong field type, bad type value,
 //!   missing required fields)
 //! - duplicate name+version within one stage: 2 (--source folder, --packages stage folder)
@@ -344,7 +344,7 @@ cases! {
         c.bad_extra("conditions: 5\n"),
         "conditions: expected a map, found a number",
     );
-    type_icon_src_map: |c| expect(
+    type_screenshot_src_map: |c| expect(
         c.bad_extra("screenshots:\n  - src: {path: /img/icon.svg}\n"),
         "screenshots.0.src: expected a string, found a map",
     );
@@ -636,6 +636,12 @@ cases! {
         std::os::unix::fs::symlink(c.outside.join("bad"), c.src.join("bad")).unwrap();
         expect(c.src.join("bad"), "may not be symlinks")
     };
+    zip_package_is_symlink: |c| {
+        let real = c.outside.join("bad-1.0.0.zip");
+        fs::write(&real, good_zip()).unwrap();
+        std::os::unix::fs::symlink(&real, c.src.join("bad-1.0.0.zip")).unwrap();
+        expect(c.src.join("bad-1.0.0.zip"), "may not be symlinks")
+    };
     symlink_loop_two_links: |c| {
         let dir = c.pkg("bad");
         std::os::unix::fs::symlink("b", dir.join("a")).unwrap();
@@ -682,7 +688,7 @@ cases! {
 // Icons and screenshots
 
 cases! {
-    icon_src_outside: |c| expect(
+    screenshot_src_outside: |c| expect(
         c.bad_extra("screenshots:\n  - src: ../../../outside/secret.txt\n"),
         "screenshots.0: src \"../../../outside/secret.txt\" points outside the package",
     );
@@ -752,12 +758,6 @@ cases! {
         let len = fs::metadata(&z).unwrap().len();
         expect(z, &format!("zip is {len} bytes, over the limit of 4096 bytes"))
             .with(&["--max-file-size", "4096"])
-    };
-    zip_package_is_symlink: |c| {
-        let real = c.outside.join("bad-1.0.0.zip");
-        fs::write(&real, good_zip()).unwrap();
-        std::os::unix::fs::symlink(&real, c.src.join("bad-1.0.0.zip")).unwrap();
-        expect(c.src.join("bad-1.0.0.zip"), "may not be symlinks")
     };
 }
 

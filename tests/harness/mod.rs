@@ -386,8 +386,8 @@ pub fn patch_declared_size(zip: &mut [u8], name: &str, size: u32) {
     panic!("no entry {name} in the zip");
 }
 
-/// `n` small but complete packages `pkg_<i>/1.<v>.0` in `src` (folders, a few files each, a
-/// data stream, varied categories and Kibana conditions). `variant` changes every package, so
+/// `n` small but complete packages `pkg_<i>/1.<v>.0` in `src` (folders of five files, a data
+/// stream, varied categories and Kibana conditions). `variant` changes every package, so
 /// two variants give two different trees.
 pub fn many_packages(src: &Path, n: usize, variant: u32) {
     const FIELDS: &str = "- name: data_stream.type\n  type: constant_keyword\n- name: data_stream.dataset\n  type: constant_keyword\n- name: data_stream.namespace\n  type: constant_keyword\n- name: '@timestamp'\n  type: date\n";
@@ -404,7 +404,7 @@ pub fn many_packages(src: &Path, n: usize, variant: u32) {
         let version = format!("1.{}.0", variant);
         let kibana = format!("^8.{}.0", i % 7);
         let extra = format!(
-            "categories: [{}]\nconditions:\n  kibana.version: '{kibana}'\nicons:\n  - src: /img/icon.svg\n",
+            "categories: [{}]\nconditions:\n  kibana.version: '{kibana}'\n",
             cats[i % cats.len()]
         );
         let dir = src.join(&name).join(&version);
@@ -417,17 +417,9 @@ pub fn many_packages(src: &Path, n: usize, variant: u32) {
             &[
                 ("manifest.yml", m.as_bytes()),
                 ("docs/README.md", readme.as_bytes()),
-                (
-                    "img/icon.svg",
-                    b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
-                ),
                 ("kibana/dashboard/overview.json", &pad),
                 ("data_stream/logs/manifest.yml", ds.as_bytes()),
                 ("data_stream/logs/fields/base.yml", FIELDS.as_bytes()),
-                (
-                    "data_stream/logs/agent/stream/stream.yml.hbs",
-                    b"paths: {{paths}}\n",
-                ),
             ],
         );
     }
