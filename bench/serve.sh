@@ -4,7 +4,7 @@
 #
 # usage: bench/serve.sh [TREE] [DURATION]
 #   TREE      a built tree (default: the conformance kit's packages, built into a temp folder)
-#   DURATION  per server, wrk syntax (default 10s); 2 threads, 32 connections
+#   DURATION  per server, wrk syntax (default 10s); 2 threads, EPRGEN_BENCH_CONNS connections (default 32)
 # Prints requests/s and p99 latency of both, and the ratio nginx/serve.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,7 +131,7 @@ while read -r p; do
 done < <(head -50 "$work/paths.txt")
 
 run() { # label port
-  EPRGEN_BENCH_PATHS="$work/paths.txt" wrk -t2 -c32 -d"$duration" --latency -s "$work/mix.lua" \
+  EPRGEN_BENCH_PATHS="$work/paths.txt" wrk -t2 -c"${EPRGEN_BENCH_CONNS:-32}" -d"$duration" --latency -s "$work/mix.lua" \
     "http://127.0.0.1:$2" >"$work/$1.wrk"
   local rps p99
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/$1.wrk")
@@ -142,7 +142,7 @@ run() { # label port
 read -r srps sp99 < <(run serve "$sport")
 read -r nrps np99 < <(run nginx "$nport")
 printf 'tree: %s (%s requests in the mix)\n' "$tree" "$(wc -l <"$work/paths.txt")"
-printf 'wrk -t2 -c32 -d%s, loopback\n' "$duration"
+printf "wrk -t2 -c%s -d%s, loopback\n" "${EPRGEN_BENCH_CONNS:-32}" "$duration"
 printf '%-14s %12s %10s\n' server 'requests/s' p99
 printf '%-14s %12s %10s\n' 'eprgen serve' "$srps" "$sp99"
 printf '%-14s %12s %10s\n' 'nginx + njs' "$nrps" "$np99"

@@ -49,7 +49,7 @@ pub struct Tree {
 }
 
 /// Files up to this size are kept in memory once read, up to `CACHE_BYTES` in all.
-const CACHE_FILE: u64 = 256 * 1024;
+const CACHE_FILE: u64 = 1024 * 1024;
 const CACHE_BYTES: usize = 128 * 1024 * 1024;
 
 impl Tree {
