@@ -127,31 +127,7 @@ fn cloudfront_function_and_s3_metadata_pass_the_conformance_kit() {
     };
     assert!(harness.base.starts_with("http://127.0.0.1:"), "{line}");
 
-    for group in [
-        "package",
-        "file",
-        "artifact",
-        "signature",
-        "static",
-        "error",
-        "headers",
-        "search",
-        "categories",
-    ] {
-        let strict: &[&str] = if group == "static" {
-            &[]
-        } else {
-            &["--strict-json"]
-        };
-        let (passed, failed, _, text) =
-            check(&harness.base, &[&["--group", group], strict].concat());
-        println!("cloudfront {group}: {passed} passed, {failed} failed");
-        assert_eq!(failed, 0, "group {group}:\n{text}");
-        assert!(passed > 0, "group {group} ran nothing");
-    }
-    let (passed, failed, skipped, text) = check(&harness.base, &[]);
-    println!("cloudfront all groups: {passed} passed, {failed} failed, {skipped} skipped");
-    assert_eq!(failed, 0, "{text}");
+    check_every_group(&harness.base, "cloudfront", String::new);
 
     // A missing file of a known package: S3 misses, the custom error response answers EPR's 404.
     let (status, _, body) = http_get(&harness.base, "/package/example/1.0.0/nope.txt", &[]);

@@ -223,31 +223,7 @@ fn nginx_passes_the_conformance_kit_and_answers_like_serve() {
     build(&out, &[]);
     let nginx = Nginx::start(&out, &t.path().join("nginx"));
 
-    // The kit, group by group, as tests/conformance.rs runs it against `eprgen serve`.
-    for group in [
-        "package",
-        "file",
-        "artifact",
-        "signature",
-        "static",
-        "error",
-        "headers",
-        "search",
-        "categories",
-    ] {
-        let strict: &[&str] = if group == "static" {
-            &[]
-        } else {
-            &["--strict-json"]
-        };
-        let (passed, failed, _, text) = check(&nginx.base, &[&["--group", group], strict].concat());
-        println!("nginx {group}: {passed} passed, {failed} failed");
-        assert_eq!(failed, 0, "group {group}:\n{text}\n{}", nginx.errors());
-        assert!(passed > 0, "group {group} ran nothing");
-    }
-    let (passed, failed, skipped, text) = check(&nginx.base, &[]);
-    println!("nginx all groups: {passed} passed, {failed} failed, {skipped} skipped");
-    assert_eq!(failed, 0, "{text}");
+    check_every_group(&nginx.base, "nginx", || nginx.errors());
 
     // Byte for byte what serve answers.
     let serve = Server::start(&out);

@@ -148,3 +148,33 @@ pub fn check(base: &str, extra: &[&str]) -> (u32, u32, u32, String) {
         .collect();
     (nums[0], nums[1], nums[2], text)
 }
+
+/// Run the whole conformance kit against a server the way every routing layer must pass it:
+/// each group with 0 failures (byte-exact JSON except `static`, whose `service.version` is
+/// eprgen's own), then all groups together. `context` adds a layer's own diagnostics (logs).
+pub fn check_every_group(base: &str, layer: &str, context: impl Fn() -> String) {
+    for group in [
+        "package",
+        "file",
+        "artifact",
+        "signature",
+        "static",
+        "error",
+        "headers",
+        "search",
+        "categories",
+    ] {
+        let strict: &[&str] = if group == "static" {
+            &[]
+        } else {
+            &["--strict-json"]
+        };
+        let (passed, failed, _, text) = check(base, &[&["--group", group], strict].concat());
+        println!("{layer} {group}: {passed} passed, {failed} failed");
+        assert_eq!(failed, 0, "{layer}, group {group}:\n{text}\n{}", context());
+        assert!(passed > 0, "{layer}, group {group} ran nothing");
+    }
+    let (passed, failed, skipped, text) = check(base, &[]);
+    println!("{layer} all groups: {passed} passed, {failed} failed, {skipped} skipped");
+    assert_eq!(failed, 0, "{layer}:\n{text}\n{}", context());
+}
