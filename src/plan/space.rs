@@ -654,40 +654,55 @@ fn query_of(dims: &[BuildDim], picks: &[(usize, usize)]) -> String {
     parts.join("&")
 }
 
-struct SearchSpace<'a, 'b, 'c> {
+/// The builder's view of one endpoint: predicates and answers through the catalog's own
+/// semantics, applied to representative queries. Distinct bodies are stored once.
+struct EndpointSpace<'a, 'b, 'c> {
+    ep: super::Endpoint,
     entries: &'a [Entry],
     dims: &'a [BuildDim],
     experimental: usize,
     answers: Vec<String>,
-    by_answer: HashMap<(Vec<usize>, Option<String>), usize>,
+    /// (selected entries, the mode that shapes items or counts) → answer.
+    by_answer: HashMap<(Vec<usize>, String), usize>,
     by_hash: HashMap<String, usize>,
     bodies: &'a mut Bodies<'b, 'c>,
 }
 
-fn store(
-    bodies: &mut Bodies<'_, '_>,
-    answers: &mut Vec<String>,
-    by_hash: &mut HashMap<String, usize>,
-    body: Vec<u8>,
-    kind: CacheKind,
-) -> usize {
-    let hash = blake3::hash(&body).to_hex()[..super::routes::ANSWER_ID_LEN].to_string();
-    if let Some(i) = by_hash.get(&hash) {
-        return *i;
-    }
-    let i = answers.len();
-    answers.push(hash.clone());
-    by_hash.insert(hash.clone(), i);
-    bodies.bytes += body.len() as u64;
-    if bodies.error.is_none() {
-        if let Err(e) = (bodies.sink)(&hash, &body, kind) {
-            bodies.error = Some(e);
+impl EndpointSpace<'_, '_, '_> {
+    /// The /search filter of a representative query (/categories selects like /search).
+    fn filter(&self, q: &str) -> SearchFilter {
+        match self.ep {
+            super::Endpoint::Search => SearchFilter::from_query(q),
+            super::Endpoint::Categories => {
+                CategoriesFilter::from_query(q).map(|f| f.search_filter())
+            }
         }
+        .expect("representative queries are valid")
     }
-    i
+
+    fn store(&mut self, body: Vec<u8>) -> usize {
+        let kind = match self.ep {
+            super::Endpoint::Search => CacheKind::Search,
+            super::Endpoint::Categories => CacheKind::Categories,
+        };
+        let hash = blake3::hash(&body).to_hex()[..super::routes::ANSWER_ID_LEN].to_string();
+        if let Some(i) = self.by_hash.get(&hash) {
+            return *i;
+        }
+        let i = self.answers.len();
+        self.answers.push(hash.clone());
+        self.by_hash.insert(hash.clone(), i);
+        self.bodies.bytes += body.len() as u64;
+        if self.bodies.error.is_none() {
+            if let Err(e) = (self.bodies.sink)(&hash, &body, kind) {
+                self.bodies.error = Some(e);
+            }
+        }
+        i
+    }
 }
 
-impl Space for SearchSpace<'_, '_, '_> {
+impl Space for EndpointSpace<'_, '_, '_> {
     fn predicate(&self, dim: usize, class: usize, modes: &Modes) -> Set {
         let legacy = modes[self.experimental] == Some(1);
         let mut picks = vec![(dim, class)];
@@ -699,7 +714,7 @@ impl Space for SearchSpace<'_, '_, '_> {
             // Neutral for the prerelease rule, which is its own dimension.
             q.push_str("&prerelease=true");
         }
-        let f = SearchFilter::from_query(&q).expect("representative queries are valid");
+        let f = self.filter(&q);
         Set::from_fn(self.entries.len(), |i| search::keeps(&self.entries[i], &f))
     }
 
@@ -710,103 +725,83 @@ impl Space for SearchSpace<'_, '_, '_> {
             .filter_map(|(d, c)| c.map(|c| (d, c)))
             .collect();
         let q = query_of(self.dims, &picks);
-        let f = SearchFilter::from_query(&q).expect("representative queries are valid");
+        let f = self.filter(&q);
         let selected = search::select(self.entries, &set.members(), &f);
-        let key = (selected.clone(), f.category.clone());
+        // Besides the selection, /search items depend on the category, /categories counts on
+        // include_policy_templates.
+        let ipt = match self.ep {
+            super::Endpoint::Search => false,
+            super::Endpoint::Categories => {
+                CategoriesFilter::from_query(&q)
+                    .expect("representative queries are valid")
+                    .include_policy_templates
+            }
+        };
+        let key = (selected, format!("{:?}|{ipt}", f.category));
         if let Some(a) = self.by_answer.get(&key) {
             return *a;
         }
-        let items: Vec<serde_json::Value> = selected
-            .iter()
-            .map(|&i| search::item(&self.entries[i], &f))
-            .collect();
-        let body = gojson::array_body(&items).into_bytes();
-        let a = store(
-            self.bodies,
-            &mut self.answers,
-            &mut self.by_hash,
-            body,
-            CacheKind::Search,
-        );
+        let body = match self.ep {
+            super::Endpoint::Search => {
+                let items: Vec<serde_json::Value> = key
+                    .0
+                    .iter()
+                    .map(|&i| search::item(&self.entries[i], &f))
+                    .collect();
+                gojson::array_body(&items).into_bytes()
+            }
+            super::Endpoint::Categories => {
+                let counts = categories::count(self.entries, &key.0, ipt);
+                gojson::to_go_pretty(&categories::categories_json(&counts)).into_bytes()
+            }
+        };
+        let a = self.store(body);
         self.by_answer.insert(key, a);
         a
     }
 
     fn empty_leaf(&mut self) -> usize {
-        store(
-            self.bodies,
-            &mut self.answers,
-            &mut self.by_hash,
-            gojson::array_body(&[]).into_bytes(),
-            CacheKind::Search,
-        )
+        let body = match self.ep {
+            super::Endpoint::Search => gojson::array_body(&[]).into_bytes(),
+            super::Endpoint::Categories => {
+                gojson::to_go_pretty(&categories::categories_json(&[])).into_bytes()
+            }
+        };
+        self.store(body)
     }
 }
 
-struct CategoriesSpace<'a, 'b, 'c> {
-    entries: &'a [Entry],
-    dims: &'a [BuildDim],
-    experimental: usize,
-    answers: Vec<String>,
-    by_answer: HashMap<(Vec<usize>, bool), usize>,
-    by_hash: HashMap<String, usize>,
-    bodies: &'a mut Bodies<'b, 'c>,
-}
-
-impl Space for CategoriesSpace<'_, '_, '_> {
-    fn predicate(&self, dim: usize, class: usize, modes: &Modes) -> Set {
-        let legacy = modes[self.experimental] == Some(1);
-        let mut picks = vec![(dim, class)];
-        if legacy {
-            picks.push((self.experimental, 1));
-        }
-        let mut q = query_of(self.dims, &picks);
-        if self.dims[dim].dim.name != "prerelease" {
-            q.push_str("&prerelease=true");
-        }
-        let f = CategoriesFilter::from_query(&q)
-            .expect("representative queries are valid")
-            .search_filter();
-        Set::from_fn(self.entries.len(), |i| search::keeps(&self.entries[i], &f))
-    }
-
-    fn leaf(&mut self, set: &Set, modes: &Modes) -> usize {
-        let picks: Vec<(usize, usize)> = modes
+/// Build one endpoint's diagram over the named dimensions.
+fn diagram(
+    ep: super::Endpoint,
+    names: &[&str],
+    cat: &Catalog,
+    entries: &[Entry],
+    bodies: &mut Bodies<'_, '_>,
+) -> Diagram {
+    let dims: Vec<BuildDim> = names.iter().map(|d| cat.dim(d)).collect();
+    let mut space = EndpointSpace {
+        ep,
+        entries,
+        dims: &dims,
+        experimental: names
             .iter()
-            .enumerate()
-            .filter_map(|(d, c)| c.map(|c| (d, c)))
-            .collect();
-        let q = query_of(self.dims, &picks);
-        let f = CategoriesFilter::from_query(&q).expect("representative queries are valid");
-        let sf = f.search_filter();
-        let selected = search::select(self.entries, &set.members(), &sf);
-        let key = (selected.clone(), f.include_policy_templates);
-        if let Some(a) = self.by_answer.get(&key) {
-            return *a;
-        }
-        let counts = categories::count(self.entries, &selected, f.include_policy_templates);
-        let body = gojson::to_go_pretty(&categories::categories_json(&counts)).into_bytes();
-        let a = store(
-            self.bodies,
-            &mut self.answers,
-            &mut self.by_hash,
-            body,
-            CacheKind::Categories,
-        );
-        self.by_answer.insert(key, a);
-        a
-    }
-
-    fn empty_leaf(&mut self) -> usize {
-        let body = gojson::to_go_pretty(&categories::categories_json(&[])).into_bytes();
-        store(
-            self.bodies,
-            &mut self.answers,
-            &mut self.by_hash,
-            body,
-            CacheKind::Categories,
-        )
-    }
+            .position(|n| *n == "experimental")
+            .expect("an experimental dimension"),
+        answers: Vec::new(),
+        by_answer: HashMap::new(),
+        by_hash: HashMap::new(),
+        bodies,
+    };
+    let (root, nodes) = Builder::new(&dims, &mut space, entries.len()).build();
+    let mut d = Diagram {
+        dims: dims.iter().map(|d| d.dim.clone()).collect(),
+        nodes,
+        root,
+        answers: space.answers,
+    };
+    d.renumber();
+    d
 }
 
 /// Compute both diagrams; every distinct answer body goes to `sink` once.
@@ -817,47 +812,23 @@ pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Plan
         bytes: 0,
         error: None,
     };
-
-    let sdims: Vec<BuildDim> = SEARCH_DIMS.iter().map(|d| cat.dim(d)).collect();
-    let mut s = SearchSpace {
+    let search = diagram(
+        super::Endpoint::Search,
+        SEARCH_DIMS,
+        &cat,
         entries,
-        dims: &sdims,
-        experimental: 0,
-        answers: Vec::new(),
-        by_answer: HashMap::new(),
-        by_hash: HashMap::new(),
-        bodies: &mut bodies,
-    };
-    let (root, nodes) = Builder::new(&sdims, &mut s, entries.len()).build();
-    let mut search = Diagram {
-        dims: sdims.iter().map(|d| d.dim.clone()).collect(),
-        nodes,
-        root,
-        answers: s.answers,
-    };
-
-    let cdims: Vec<BuildDim> = CATEGORIES_DIMS.iter().map(|d| cat.dim(d)).collect();
-    let mut c = CategoriesSpace {
+        &mut bodies,
+    );
+    let categories = diagram(
+        super::Endpoint::Categories,
+        CATEGORIES_DIMS,
+        &cat,
         entries,
-        dims: &cdims,
-        experimental: 0,
-        answers: Vec::new(),
-        by_answer: HashMap::new(),
-        by_hash: HashMap::new(),
-        bodies: &mut bodies,
-    };
-    let (root, nodes) = Builder::new(&cdims, &mut c, entries.len()).build();
-    let mut categories = Diagram {
-        dims: cdims.iter().map(|d| d.dim.clone()).collect(),
-        nodes,
-        root,
-        answers: c.answers,
-    };
+        &mut bodies,
+    );
     if let Some(e) = bodies.error {
         return Err(e);
     }
-    search.renumber();
-    categories.renumber();
     Ok(Planned {
         search,
         categories,
