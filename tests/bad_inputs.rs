@@ -944,3 +944,36 @@ fn skip_invalid_builds_without_them_and_lists_them() {
         "{routes}"
     );
 }
+
+/// More distinct capabilities than the answer space can list as subsets: a usage error (exit 2)
+/// that says why, and the previous tree stays as it was.
+#[test]
+fn too_many_capabilities_are_refused_and_the_tree_is_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    good_package(&src, "good", "1.0.0");
+    let out = t.path().join("o/public");
+    build_ok(&[&src], &out, &[]);
+    let before = snapshot(&t.path().join("o"));
+    for i in 0..13 {
+        let name = format!("cap{i}");
+        let dir = good_package(&src, &name, "1.0.0");
+        fs::write(
+            dir.join("manifest.yml"),
+            manifest(
+                &name,
+                "1.0.0",
+                &format!("conditions:\n  elastic.capabilities: [c{i}]\n"),
+            ),
+        )
+        .unwrap();
+    }
+    let o = run(&strs(&build_args(&[&src], &out, &[])));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("13 distinct capabilities") && stderr.contains("at most 12"),
+        "{stderr}"
+    );
+    assert_same_tree(&before, &snapshot(&t.path().join("o")));
+}

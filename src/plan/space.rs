@@ -807,6 +807,31 @@ fn diagram(
 /// Compute both diagrams; every distinct answer body goes to `sink` once.
 pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Planned> {
     let cat = Catalog::new(entries);
+    // Their classes are subsets: refuse a catalog whose subsets could not all be listed, rather
+    // than route some queries nowhere.
+    for (what, n, max) in [
+        (
+            "distinct capabilities",
+            cat.capabilities.len(),
+            classes::MAX_SET_MEMBERS,
+        ),
+        (
+            "distinct discovery field sets",
+            cat.field_sets.len(),
+            MAX_DISCOVERY,
+        ),
+        (
+            "distinct discovery dataset names",
+            cat.datasets.len(),
+            MAX_DISCOVERY,
+        ),
+    ] {
+        if n > max {
+            return Err(crate::error::Error::Usage(format!(
+                "the packages use {n} {what}; eprgen's answer space supports at most {max}"
+            )));
+        }
+    }
     let mut bodies = Bodies {
         sink,
         bytes: 0,
