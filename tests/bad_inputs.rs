@@ -46,8 +46,9 @@
 //! - other layout errors: 4 (zip name without version, stray file in a name folder, orphan
 //!   signature, FIFO in a package)
 //!
-//! Plus `--skip-invalid` (builds without them, lists them, exits 0) and "every problem is
-//! listed in one run".
+//! Plus `--skip-invalid` (builds without them, lists them, exits 0), "every problem is
+//! listed in one run", and a catalog with more capabilities than the answer space can list
+//! (a usage error, exit 2).
 
 mod harness;
 
