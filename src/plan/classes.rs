@@ -166,12 +166,14 @@ pub const MAX_SET_MEMBERS: usize = 12;
 
 /// Classes of a comma-separated set dimension (capabilities): absent, and every subset of the
 /// known members (a query is reduced to the members it names that some package has).
+/// `values` holds at most [`MAX_SET_MEMBERS`] members: `plan` refuses larger catalogs.
 pub fn set_classes(values: &[String]) -> Vec<Class> {
+    assert!(values.len() <= MAX_SET_MEMBERS, "too many set members");
     let mut out = vec![Class {
         key: ABSENT.into(),
         value: None,
     }];
-    let n = values.len().min(MAX_SET_MEMBERS);
+    let n = values.len();
     for mask in 0u32..(1u32 << n) {
         let members: Vec<&str> = (0..n)
             .filter(|i| mask >> i & 1 == 1)

@@ -332,14 +332,16 @@ fn version_dim_classes(dim: &Dim, spec: bool) -> Vec<Class> {
 /// Most distinct discovery sets (or dataset names) a catalog may have: classes are subsets.
 pub const MAX_DISCOVERY: usize = 12;
 
+/// At most [`MAX_DISCOVERY`] field sets and dataset names: `plan` refuses larger catalogs.
 fn discovery_classes(dim: &Dim, datasets: &[String]) -> Vec<Class> {
+    assert!(dim.sets.len() <= MAX_DISCOVERY && datasets.len() <= MAX_DISCOVERY);
     // A name no package uses, for a `fields:` filter that no field set passes.
     let none = "eprgen.none".to_string();
     let mut field_options: Vec<Option<String>> = vec![None];
-    let m = dim.sets.len().min(MAX_DISCOVERY);
+    let m = dim.sets.len();
     for mask in 0u32..(1u32 << m) {
         let mut names: BTreeSet<String> = BTreeSet::new();
-        for (j, s) in dim.sets.iter().enumerate().take(m) {
+        for (j, s) in dim.sets.iter().enumerate() {
             if mask >> j & 1 == 1 {
                 names.extend(s.iter().cloned());
             }
@@ -353,7 +355,7 @@ fn discovery_classes(dim: &Dim, datasets: &[String]) -> Vec<Class> {
         )));
     }
     // Datasets: single filters over every subset of known names, then their conjunctions.
-    let n = datasets.len().min(MAX_DISCOVERY);
+    let n = datasets.len();
     let mut singles: Vec<String> = Vec::new();
     for mask in 0u32..(1u32 << n) {
         let mut names: Vec<&str> = (0..n)
@@ -807,8 +809,8 @@ fn diagram(
 /// Compute both diagrams; every distinct answer body goes to `sink` once.
 pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Planned> {
     let cat = Catalog::new(entries);
-    // Their classes are subsets: refuse a catalog whose subsets could not all be listed, rather
-    // than route some queries nowhere.
+    // Their classes are every subset: refuse a catalog whose subsets could not all be listed
+    // (`set_classes` and `discovery_classes` rely on it) rather than drop members silently.
     for (what, n, max) in [
         (
             "distinct capabilities",
