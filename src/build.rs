@@ -15,6 +15,7 @@ use crate::error::{Error, Invalid, IoContext, Result};
 use crate::package::fs::{Limits, Origin, PackageFs};
 use crate::package::{self, gojson, LoadOptions, Package};
 use crate::plan::routes::{answer_path, PackageRoute, RouteTable, ROUTES};
+use crate::plan::compose::INDEX;
 use crate::plan::{self, constraint::Constraint};
 use crate::read::{self, Root, Stage};
 use crate::render::headers::{self, CacheKind, CacheTimes};
@@ -53,7 +54,14 @@ pub struct BuildOptions {
     /// `name@version`s a staging build may overwrite / remove.
     pub allow_overwrite: Vec<String>,
     pub allow_removal: Vec<String>,
+    /// Which /search and /categories answers get whole bodies (the rest are composed).
+    pub profile: plan::Profile,
+    /// `--materialize all` refuses to write more answer bytes than this.
+    pub max_answer_bytes: u64,
 }
+
+/// Default `--max-answer-bytes`.
+pub const MAX_ANSWER_BYTES: u64 = 4 << 30;
 
 impl BuildOptions {
     pub fn new(inputs: Inputs, out: impl Into<PathBuf>) -> Self {
@@ -69,6 +77,8 @@ impl BuildOptions {
             previous: None,
             allow_overwrite: Vec::new(),
             allow_removal: Vec::new(),
+            profile: plan::Profile::default(),
+            max_answer_bytes: MAX_ANSWER_BYTES,
         }
     }
 }
@@ -478,7 +488,7 @@ fn reuse_plan(
         (&routes.search.answers, CacheKind::Search),
         (&routes.categories.answers, CacheKind::Categories),
     ] {
-        for id in ids {
+        for id in ids.iter().filter(|id| !id.is_empty()) {
             let r = rel(answer_path(id))?;
             let Some(m) = prev.manifest.files.get(&r) else {
                 return Ok(None);
@@ -499,6 +509,19 @@ fn reuse_plan(
             answer_bytes += m.size;
         }
     }
+    let ir = rel(INDEX)?;
+    let Some(m) = prev.manifest.files.get(&ir) else {
+        return Ok(None);
+    };
+    files.push((
+        ir.clone(),
+        Written {
+            size: m.size,
+            blake3: m.blake3.clone(),
+        },
+        m.content_type.clone(),
+        CacheKind::None,
+    ));
     for (r, _, _, _) in &files {
         staging.link_from(r, &r.to_path(&prev.dir))?;
     }
@@ -507,6 +530,7 @@ fn reuse_plan(
             search: routes.search,
             categories: routes.categories,
             answer_bytes,
+            index: None,
         },
         files,
     )))
@@ -791,6 +815,7 @@ pub fn build(
     let plan_key = {
         let mut h = blake3::Hasher::new();
         h.update(VERSION.as_bytes());
+        h.update(format!("{:?}", opts.profile).as_bytes());
         for r in &rendered {
             h.update(
                 format!(
@@ -814,19 +839,45 @@ pub fn build(
             space
         }
         None => {
+            if opts.profile.all {
+                // Count first, write nothing: refuse before the tree fills up.
+                let budget = opts.max_answer_bytes;
+                let mut total = 0u64;
+                let mut count = |_: &str, body: &[u8], _: CacheKind| -> Result<()> {
+                    total += body.len() as u64;
+                    if total > budget {
+                        return Err(Error::Usage(format!(
+                            "--materialize all: the answers take more than \
+                             --max-answer-bytes {budget} bytes; raise the budget or build \
+                             with the default client profile"
+                        )));
+                    }
+                    Ok(())
+                };
+                plan::plan(&entries, &opts.profile, &mut count)?;
+                eprintln!("--materialize all: estimated {total} bytes of answers (budget {budget})");
+            }
             let mut sink = |hash: &str, body: &[u8], kind: CacheKind| -> Result<()> {
                 let r = rel(answer_path(hash))?;
                 let w = staging.write(&r, body)?;
                 answer_files.push((r, w, headers::JSON.to_string(), kind));
                 Ok(())
             };
-            plan::plan(&entries, &mut sink)?
+            let planned = plan::plan(&entries, &opts.profile, &mut sink)?;
+            if let Some(index) = &planned.index {
+                let r = rel(INDEX)?;
+                let mut bytes = serde_json::to_vec(index).expect("index serializes");
+                bytes.push(b'\n');
+                let w = staging.write(&r, &bytes)?;
+                answer_files.push((r, w, headers::JSON.to_string(), CacheKind::None));
+            }
+            planned
         }
     };
     timings.push(("plan", t.elapsed().as_millis()));
     tracing::info!(
-        search_answers = space.search.answers.len(),
-        categories_answers = space.categories.answers.len(),
+        search_answers = space.search.bodies(),
+        categories_answers = space.categories.bodies(),
         ms = t.elapsed().as_millis() as u64,
         "answer space planned"
     );
@@ -863,6 +914,11 @@ pub fn build(
         packages: BTreeMap::new(),
         search: space.search,
         categories: space.categories,
+        composed: Some(crate::plan::routes::Composed {
+            index: INDEX.to_string(),
+            search_cache: opts.cache.header(CacheKind::Search),
+            categories_cache: opts.cache.header(CacheKind::Categories),
+        }),
     };
     routes.paths.insert("/".into(), "index.json".into());
     routes
@@ -979,8 +1035,8 @@ pub fn build(
         files: nfiles,
         bytes: total,
         invalid,
-        search_answers: routes.search.answers.len(),
-        categories_answers: routes.categories.answers.len(),
+        search_answers: routes.search.bodies(),
+        categories_answers: routes.categories.bodies(),
         search_nodes: routes.search.nodes.len(),
         categories_nodes: routes.categories.nodes.len(),
         answer_bytes,

@@ -24,8 +24,10 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, IoContext, Result};
+use crate::catalog::query::{CategoriesFilter, SearchFilter};
+use crate::plan::compose::{AnswerIndex, Composer};
 use crate::plan::routes::{answer_path, RouteTable, ROUTES};
-use crate::plan::space::Router;
+use crate::plan::space::{RouteError, Routed, Router};
 use crate::plan::Endpoint;
 use crate::render::headers::{NO_STORE, TEXT};
 use crate::write::manifest::{FileMeta, Manifest};
@@ -44,8 +46,51 @@ pub struct Tree {
     pub routes: RouteTable,
     pub search: Router,
     pub categories: Router,
+    /// Composes the answers the route table does not materialize.
+    pub composer: Option<Composer>,
     /// Bodies of small files already read (a build never changes, so nothing goes stale).
     cache: RwLock<(usize, HashMap<String, Bytes>)>,
+    /// Composed bodies by canonical query, most recently used kept.
+    composed: std::sync::Mutex<Composed>,
+}
+
+/// A bounded least-recently-used cache of composed bodies.
+#[derive(Debug)]
+struct Composed {
+    lru: lru::LruCache<String, Bytes>,
+    bytes: usize,
+}
+
+/// At most this many bytes of composed bodies are kept.
+const COMPOSED_BYTES: usize = 64 * 1024 * 1024;
+
+impl Composed {
+    fn new() -> Composed {
+        Composed {
+            lru: lru::LruCache::unbounded(),
+            bytes: 0,
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<Bytes> {
+        self.lru.get(key).cloned()
+    }
+
+    fn put(&mut self, key: String, body: Bytes) {
+        if body.len() > COMPOSED_BYTES / 4 {
+            return;
+        }
+        self.bytes += body.len();
+        if let Some(old) = self.lru.put(key, body) {
+            self.bytes -= old.len();
+        }
+        while self.bytes > COMPOSED_BYTES {
+            match self.lru.pop_lru() {
+                Some((_, b)) => self.bytes -= b.len(),
+                None => break,
+            }
+        }
+    }
 }
 
 /// Files up to this size are kept in memory once read, up to `CACHE_BYTES` in all.
@@ -87,21 +132,70 @@ impl Tree {
             path: rp.clone(),
             reason: format!("route table is not valid: {e}"),
         })?;
-        let files = manifest
+        let files: HashMap<String, FileMeta> = manifest
             .files
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect();
         let search = Router::new(routes.search.clone());
         let categories = Router::new(routes.categories.clone());
+        let composer = match &routes.composed {
+            Some(c) => {
+                let ip = dir.join(&c.index);
+                if !files.contains_key(&c.index) {
+                    return Err(Error::NotATree {
+                        path: ip,
+                        reason: "the composition index is not in the manifest".into(),
+                    });
+                }
+                let bytes = fs::read(&ip).at(&ip, "cannot read the composition index")?;
+                let index: AnswerIndex =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::NotATree {
+                        path: ip.clone(),
+                        reason: format!("composition index is not valid: {e}"),
+                    })?;
+                Some(Composer::new(index))
+            }
+            None => None,
+        };
         Ok(Tree {
             dir: dir.to_path_buf(),
             files,
             routes,
             search,
             categories,
+            composer,
             cache: Default::default(),
+            composed: std::sync::Mutex::new(Composed::new()),
         })
+    }
+
+    /// A composed answer body: from the cache, or composed now. `None` when the tree cannot
+    /// compose (no index, or an index that cannot place the query).
+    pub fn compose(&self, ep: Endpoint, raw_query: &str) -> Option<Bytes> {
+        let composer = self.composer.as_ref()?;
+        let router = match ep {
+            Endpoint::Search => &self.search,
+            Endpoint::Categories => &self.categories,
+        };
+        let mut key = router.keys(ep, raw_query).ok()?.join("&");
+        key.insert(0, if ep == Endpoint::Search { 's' } else { 'c' });
+        if let Some(b) = self.composed.lock().expect("cache lock").get(&key) {
+            return Some(b);
+        }
+        let body = match ep {
+            Endpoint::Search => composer.search_body(&SearchFilter::from_query(raw_query).ok()?),
+            Endpoint::Categories => {
+                composer.categories_body(&CategoriesFilter::from_query(raw_query).ok()?)
+            }
+        }
+        .ok()?;
+        let body = Bytes::from(body);
+        self.composed
+            .lock()
+            .expect("cache lock")
+            .put(key, body.clone());
+        Some(body)
     }
 }
 
@@ -110,6 +204,8 @@ impl Tree {
 pub enum Outcome {
     /// A file of the tree (by manifest path).
     File(String),
+    /// An answer composed from the index (the raw query).
+    Compose(Endpoint, String),
     /// EPR's empty 200 of `/health`.
     Health,
     /// A plain-text error as EPR's http.Error writes it. `cache` keeps the route's cache header
@@ -157,9 +253,10 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
             (Endpoint::Categories, &tree.categories)
         };
         return match router.route(ep, query.unwrap_or("")) {
-            Ok(id) => Outcome::File(answer_path(id)),
-            Err(msg) if msg == crate::plan::space::INCOMPLETE => err(500, &msg),
-            Err(msg) => err(400, &msg),
+            Ok(Routed::Answer(id)) => Outcome::File(answer_path(id)),
+            Ok(Routed::Compose) => Outcome::Compose(ep, query.unwrap_or("").to_string()),
+            Err(RouteError::Incomplete) => err(500, crate::plan::space::INCOMPLETE),
+            Err(RouteError::BadRequest(msg)) => err(400, &msg),
         };
     }
     if path == "/health" {
@@ -440,6 +537,52 @@ async fn file_response(
     builder.body(body).expect("valid response")
 }
 
+/// A composed answer: the headers its materialized twin would have (Last-Modified is the
+/// index's time), the whole body.
+fn composed_response(
+    tree: &Tree,
+    ep: Endpoint,
+    query: &str,
+    req: &Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let (Some(c), Some(body)) = (&tree.routes.composed, tree.compose(ep, query)) else {
+        return error_response(500, crate::plan::space::INCOMPLETE, None, false);
+    };
+    let cache = match ep {
+        Endpoint::Search => &c.search_cache,
+        Endpoint::Categories => &c.categories_cache,
+    };
+    let modified = tree.files.get(&c.index).map_or(0, |m| m.modified);
+    if let Some(ims) = req
+        .headers()
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        let secs = ims
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if modified <= secs && req.headers().get(header::IF_NONE_MATCH).is_none() {
+            return Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .header(header::CACHE_CONTROL, cache.as_str())
+                .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+                .header(header::LAST_MODIFIED, http_date(modified))
+                .body(full(Bytes::new()))
+                .expect("valid response");
+        }
+    }
+    Response::builder()
+        .header(header::CONTENT_TYPE, crate::render::headers::JSON)
+        .header(header::CACHE_CONTROL, cache.as_str())
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::LAST_MODIFIED, http_date(modified))
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(full(body))
+        .expect("valid response")
+}
+
 async fn stream_file(mut f: tokio::fs::File, start: u64, len: u64) -> Body {
     use tokio::io::AsyncSeekExt;
     if start > 0 && f.seek(io::SeekFrom::Start(start)).await.is_err() {
@@ -511,6 +654,7 @@ async fn handle(
     let outcome = resolve(&tree, req.uri().path(), req.uri().query());
     let mut resp = match outcome {
         Outcome::File(rel) => file_response(&tree, &rel, &req, head).await,
+        Outcome::Compose(ep, query) => composed_response(&tree, ep, &query, &req),
         Outcome::Health => {
             let mut r = Response::new(full(Bytes::new()));
             r.headers_mut().insert(

@@ -15,7 +15,8 @@ use eprgen::catalog::{categories, search};
 use eprgen::package::fs::Limits;
 use eprgen::package::gojson;
 use eprgen::plan::routes::DimKind;
-use eprgen::plan::space::{plan, Planned, Router};
+use eprgen::plan::compose::Composer;
+use eprgen::plan::space::{plan, Planned, Profile, RouteError, Routed, Router};
 use eprgen::plan::Endpoint;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -25,9 +26,14 @@ struct World {
     bodies: HashMap<String, Vec<u8>>,
     search: Router,
     categories: Router,
+    composer: Composer,
 }
 
 fn world(inputs: Inputs) -> World {
+    world_with(inputs, &Profile::default())
+}
+
+fn world_with(inputs: Inputs, profile: &Profile) -> World {
     let (entries, invalid) = load_catalog(&inputs, Limits::default()).expect("catalog loads");
     assert!(invalid.is_empty(), "{invalid:?}");
     let mut bodies = HashMap::new();
@@ -36,13 +42,17 @@ fn world(inputs: Inputs) -> World {
         Ok(())
     };
     let Planned {
-        search, categories, ..
-    } = plan(&entries, &mut sink).expect("plan");
+        search,
+        categories,
+        index,
+        ..
+    } = plan(&entries, profile, &mut sink).expect("plan");
     World {
         entries,
         bodies,
         search: Router::new(search),
         categories: Router::new(categories),
+        composer: Composer::new(index.expect("a fresh plan has its index")),
     }
 }
 
@@ -74,11 +84,29 @@ fn routed(w: &World, ep: Endpoint, q: &str) -> Result<Vec<u8>, String> {
     } else {
         &w.categories
     };
-    let id = r.route(ep, q)?;
-    Ok(w.bodies
-        .get(id)
-        .unwrap_or_else(|| panic!("answer {id} missing"))
-        .clone())
+    match r.route(ep, q) {
+        Ok(Routed::Answer(id)) => Ok(w.bodies
+            .get(id)
+            .unwrap_or_else(|| panic!("answer {id} missing"))
+            .clone()),
+        Ok(Routed::Compose) => Ok(composed(w, ep, q)),
+        Err(RouteError::BadRequest(m)) => Err(m),
+        Err(RouteError::Incomplete) => panic!("{ep:?} ?{q}: the table cannot place it"),
+    }
+}
+
+/// The answer composed from the index alone (whatever the route table materializes).
+fn composed(w: &World, ep: Endpoint, q: &str) -> Vec<u8> {
+    match ep {
+        Endpoint::Search => w
+            .composer
+            .search_body(&SearchFilter::from_query(q).unwrap())
+            .expect("composes"),
+        Endpoint::Categories => w
+            .composer
+            .categories_body(&CategoriesFilter::from_query(q).unwrap())
+            .expect("composes"),
+    }
 }
 
 /// Values worth trying for each parameter, from the table itself (boundaries and neighbours)
@@ -248,6 +276,15 @@ fn check_world(w: &World, cases: u32) {
             let q = q.join("&");
             let a = routed(w, ep, &q);
             let b = direct(w, ep, &q);
+            if let Ok(b) = &b {
+                let c = composed(w, ep, &q);
+                prop_assert!(
+                    &c == b,
+                    "{ep:?} ?{q}\ncomposed: {}\ndirect: {}",
+                    String::from_utf8_lossy(&c).chars().take(300).collect::<String>(),
+                    String::from_utf8_lossy(b).chars().take(300).collect::<String>()
+                );
+            }
             prop_assert!(
                 a == b,
                 "{ep:?} ?{q}\nrouted: {:?}\ndirect: {:?}",
@@ -277,6 +314,30 @@ fn kit_sources() -> Inputs {
 #[test]
 fn routed_answers_equal_direct_answers_on_the_conformance_packages() {
     check_world(&world(kit_sources()), 3000);
+}
+
+#[test]
+fn exhaustive_answers_equal_direct_answers_on_the_conformance_packages() {
+    let profile = Profile {
+        all: true,
+        ..Profile::default()
+    };
+    check_world(&world_with(kit_sources(), &profile), 1500);
+}
+
+/// Presets that name the kit's own capabilities and spec versions, so queries with them are
+/// materialized (and others composed).
+#[test]
+fn preset_answers_equal_direct_answers_on_the_conformance_packages() {
+    let profile = Profile {
+        all: false,
+        presets: vec![
+            "capabilities=apm,observability&spec.min=1.0&spec.max=3.0".into(),
+            "capabilities=security,observability,uptime&spec.max=2.3".into(),
+            "spec.min=3.0".into(),
+        ],
+    };
+    check_world(&world_with(kit_sources(), &profile), 1500);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::process::Command;
 
 use common::*;
 use eprgen::plan::routes::{Diagram, DimKind};
+use eprgen::plan::space::{RouteError, Routed};
 use eprgen::plan::Endpoint;
 use eprgen::serve::{resolve, Outcome, Tree};
 use serde_json::{json, Value};
@@ -443,9 +444,17 @@ fn paths(rng: &mut Rng, tree: &Tree) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+fn ep_name(ep: Endpoint) -> &'static str {
+    match ep {
+        Endpoint::Search => "search",
+        Endpoint::Categories => "categories",
+    }
+}
+
 fn outcome_json(o: &Outcome) -> Value {
     match o {
         Outcome::File(f) => json!({ "f": f }),
+        Outcome::Compose(ep, _) => json!({ "k": ep_name(*ep) }),
         Outcome::Health => json!({ "h": 1 }),
         Outcome::Redirect(r) => json!({ "r": r }),
         Outcome::Error {
@@ -699,9 +708,12 @@ fn check_tree(tags: bool, seed: u64) {
             }
         }
         let want = match router.route(endpoint, q) {
-            Ok(id) => json!({ "id": id }),
-            Err(e) if e == eprgen::plan::space::INCOMPLETE => json!({ "s": 500, "e": e }),
-            Err(e) => json!({ "s": 400, "e": e }),
+            Ok(Routed::Answer(id)) => json!({ "id": id }),
+            Ok(Routed::Compose) => json!({ "id": "" }),
+            Err(RouteError::Incomplete) => {
+                json!({ "s": 500, "e": eprgen::plan::space::INCOMPLETE })
+            }
+            Err(RouteError::BadRequest(e)) => json!({ "s": 400, "e": e }),
         };
         assert_eq!(js["route"], want, "route of {ctx}");
         let served = resolve(

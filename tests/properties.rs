@@ -37,7 +37,7 @@ use eprgen::catalog::query::{CategoriesFilter, DiscoveryFilter, SearchFilter};
 use eprgen::package::fs::{Limits, Origin, PackageFs};
 use eprgen::package::manifest::{from_node, parse_yaml, DataStreamManifest, Node, PackageManifest};
 use eprgen::package::{self, gojson, LoadOptions};
-use eprgen::plan::space::INCOMPLETE;
+use eprgen::plan::space::{RouteError, Routed, INCOMPLETE};
 use eprgen::plan::Endpoint;
 use eprgen::read::Stage;
 use eprgen::serve::{resolve, Outcome, Tree};
@@ -850,7 +850,12 @@ fn routed(ep: Endpoint, q: &str) -> Result<String, String> {
         Endpoint::Search => t.search.route(ep, q),
         Endpoint::Categories => t.categories.route(ep, q),
     };
-    r.map(str::to_string)
+    match r {
+        Ok(Routed::Answer(id)) => Ok(id.to_string()),
+        Ok(Routed::Compose) => Ok(String::new()),
+        Err(RouteError::Incomplete) => Err(INCOMPLETE.to_string()),
+        Err(RouteError::BadRequest(m)) => Err(m),
+    }
 }
 
 const ENDPOINTS: [Endpoint; 2] = [Endpoint::Search, Endpoint::Categories];
@@ -873,10 +878,14 @@ proptest! {
         for ep in ENDPOINTS {
             let r = routed(ep, &q);
             prop_assert!(r.as_ref().err().map(String::as_str) != Some(INCOMPLETE), "{:?} {:?}", ep, q);
-            // A routed answer is a file of the tree.
-            if let Ok(id) = r {
-                let file = eprgen::plan::routes::answer_path(&id);
-                prop_assert!(tree().files.contains_key(&file), "{}", file);
+            // A routed answer is a file of the tree, or composed from its index.
+            match r {
+                Ok(id) if id.is_empty() => prop_assert!(tree().compose(ep, &q).is_some(), "{:?} {}", ep, q),
+                Ok(id) => {
+                    let file = eprgen::plan::routes::answer_path(&id);
+                    prop_assert!(tree().files.contains_key(&file), "{}", file);
+                }
+                Err(_) => {}
             }
         }
     }
@@ -964,6 +973,7 @@ proptest! {
             Outcome::Error { status, .. } => prop_assert!(status == 400 || status == 404, "{}: {}", path, status),
             Outcome::Redirect(loc) => prop_assert!(loc.starts_with('/') && !loc.starts_with("//"), "{} -> {}", path, loc),
             Outcome::Health => {}
+            Outcome::Compose(ep, q) => prop_assert!(t.compose(ep, &q).is_some(), "{} {:?}", path, query),
         }
     }
 }

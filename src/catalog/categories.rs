@@ -43,33 +43,17 @@ pub fn count(
     selected: &[usize],
     include_policy_templates: bool,
 ) -> Vec<CategoryCount> {
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for &i in selected {
-        let e = &entries[i];
-        for c in &e.categories {
-            *counts.entry(c).or_default() += 1;
-        }
-        if !include_policy_templates {
-            continue;
-        }
-        let mut extra: Vec<&str> = Vec::new();
-        for template in &e.policy_template_categories {
-            if template.is_none() && e.policy_template_categories.len() == 1 {
-                break;
-            }
-            for c in &e.categories {
-                *counts.entry(c).or_default() += 1;
-            }
-            for c in template.iter().flatten() {
-                let n = counts.entry(c).or_default();
-                if !e.has_category(c) && !extra.contains(&c.as_str()) {
-                    extra.push(c);
-                    *n += 1;
-                }
-                *n += 1;
-            }
-        }
-    }
+    let counts = tally(
+        selected.iter().map(|&i| {
+            let e = &entries[i];
+            (
+                e.categories.as_slice(),
+                e.policy_template_categories.as_slice(),
+                move |c: &&str| e.has_category(c),
+            )
+        }),
+        include_policy_templates,
+    );
     let known = categories_list::known();
     counts
         .into_iter()
@@ -86,6 +70,65 @@ pub fn count(
             }
         })
         .collect()
+}
+
+/// The counting rule of [`count`] over any category key (ids here, indices in the built
+/// tree's composition index): per selected package its categories, its policy templates'
+/// categories, and whether the package has a category (subcategory-aware).
+pub fn tally<'a, K, C, H>(
+    selected: impl Iterator<Item = (&'a [C], &'a [Option<Vec<C>>], H)>,
+    include_policy_templates: bool,
+) -> BTreeMap<K, u64>
+where
+    C: 'a + AsKey<'a, K>,
+    K: Ord + Copy,
+    H: Fn(&K) -> bool,
+{
+    let mut counts: BTreeMap<K, u64> = BTreeMap::new();
+    for (categories, templates, has) in selected {
+        for c in categories {
+            *counts.entry(c.key()).or_default() += 1;
+        }
+        if !include_policy_templates {
+            continue;
+        }
+        let mut extra: Vec<K> = Vec::new();
+        for template in templates {
+            if template.is_none() && templates.len() == 1 {
+                break;
+            }
+            for c in categories {
+                *counts.entry(c.key()).or_default() += 1;
+            }
+            for c in template.iter().flatten() {
+                let k = c.key();
+                let n = counts.entry(k).or_default();
+                if !has(&k) && !extra.contains(&k) {
+                    extra.push(k);
+                    *n += 1;
+                }
+                *n += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// A category as [`tally`] keys it.
+pub trait AsKey<'a, K> {
+    fn key(&'a self) -> K;
+}
+
+impl<'a> AsKey<'a, &'a str> for String {
+    fn key(&'a self) -> &'a str {
+        self.as_str()
+    }
+}
+
+impl<'a> AsKey<'a, u32> for u32 {
+    fn key(&'a self) -> u32 {
+        *self
+    }
 }
 
 /// The answer as EPR writes it: `[{"id", "title", "count", "parent_id"?, "parent_title"?}]`.

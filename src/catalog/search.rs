@@ -98,46 +98,101 @@ pub fn candidates(entries: &[Entry], f: &SearchFilter) -> Vec<usize> {
         .collect()
 }
 
+/// What the final selection reads of the kept versions: names, version order, the legacy
+/// rules' facts and category membership, by index. The catalog's entries are one view; the
+/// built tree's composition index (`plan::compose`) is another, so both answer through the
+/// same rules.
+pub trait Versions {
+    /// Equal for versions of one package name.
+    type Name: std::hash::Hash + Eq;
+    fn name(&self, i: usize) -> Self::Name;
+    /// Semver precedence of two versions of one name.
+    fn cmp_versions(&self, a: usize, b: usize) -> Ordering;
+    fn is_prerelease(&self, i: usize) -> bool;
+    /// A release `>= 1.0.0`, which hides a name's prereleases and 0.x versions in the legacy
+    /// `all` listing.
+    fn is_stable(&self, i: usize) -> bool;
+    /// The package (or one of its policy templates) lists the filter's category.
+    fn in_category(&self, i: usize) -> bool;
+    /// Sort by name (bytes), then version; stable, so versions equal but for build metadata
+    /// keep index order (EPR's sort is unstable there).
+    fn sort(&self, picked: &mut [usize]);
+}
+
+/// The entries of a catalog, with the category of a filter.
+pub struct EntryView<'a> {
+    pub entries: &'a [Entry],
+    pub category: Option<&'a str>,
+}
+
+impl<'a> Versions for EntryView<'a> {
+    type Name = &'a str;
+    fn name(&self, i: usize) -> &'a str {
+        &self.entries[i].name
+    }
+    fn cmp_versions(&self, a: usize, b: usize) -> Ordering {
+        precedence(&self.entries[a].version, &self.entries[b].version)
+    }
+    fn is_prerelease(&self, i: usize) -> bool {
+        self.entries[i].is_prerelease()
+    }
+    fn is_stable(&self, i: usize) -> bool {
+        !self.entries[i].is_prerelease() && self.entries[i].version.major >= 1
+    }
+    fn in_category(&self, i: usize) -> bool {
+        self.category.is_none_or(|c| {
+            self.entries[i].has_category(c) || self.entries[i].has_policy_template_category(c)
+        })
+    }
+    fn sort(&self, picked: &mut [usize]) {
+        let e = self.entries;
+        picked.sort_by(|&a, &b| {
+            e[a].name
+                .as_bytes()
+                .cmp(e[b].name.as_bytes())
+                .then_with(|| precedence(&e[a].version, &e[b].version))
+        });
+    }
+}
+
 /// From kept entries (indices in increasing index order), the answer in answer order: one
 /// version per name unless `all`, then the category filter, sorted by name then version.
 pub fn select(entries: &[Entry], kept: &[usize], f: &SearchFilter) -> Vec<usize> {
-    let mut picked = if f.experimental {
-        legacy_latest(entries, kept, f.all)
-    } else if f.all {
+    let view = EntryView {
+        entries,
+        category: f.category.as_deref(),
+    };
+    select_in(&view, kept, f.experimental, f.all)
+}
+
+/// [`select`] over any view of the versions.
+pub fn select_in<V: Versions>(v: &V, kept: &[usize], experimental: bool, all: bool) -> Vec<usize> {
+    let mut picked = if experimental {
+        legacy_latest(v, kept, all)
+    } else if all {
         kept.to_vec()
     } else {
-        latest(entries, kept)
+        latest(v, kept)
     };
-    if let Some(c) = &f.category {
-        picked
-            .retain(|&i| entries[i].has_category(c) || entries[i].has_policy_template_category(c));
-    }
-    // Stable, so versions equal but for build metadata keep index order (EPR's sort is
-    // unstable there).
-    picked.sort_by(|&a, &b| {
-        let (a, b) = (&entries[a], &entries[b]);
-        a.name
-            .as_bytes()
-            .cmp(b.name.as_bytes())
-            .then_with(|| precedence(&a.version, &b.version))
-    });
+    picked.retain(|&i| v.in_category(i));
+    v.sort(&mut picked);
     picked
 }
 
 /// One slot per name in order of first appearance; a later version replaces the slot only
 /// when strictly newer.
-fn latest(entries: &[Entry], kept: &[usize]) -> Vec<usize> {
-    let mut slot: HashMap<&str, usize> = HashMap::new();
+fn latest<V: Versions>(v: &V, kept: &[usize]) -> Vec<usize> {
+    let mut slot: HashMap<V::Name, usize> = HashMap::new();
     let mut out: Vec<usize> = Vec::new();
     for &i in kept {
-        match slot.get(entries[i].name.as_str()) {
+        match slot.get(&v.name(i)) {
             Some(&s) => {
-                if precedence(&entries[out[s]].version, &entries[i].version) == Ordering::Less {
+                if v.cmp_versions(out[s], i) == Ordering::Less {
                     out[s] = i;
                 }
             }
             None => {
-                slot.insert(&entries[i].name, out.len());
+                slot.insert(v.name(i), out.len());
                 out.push(i);
             }
         }
@@ -147,38 +202,36 @@ fn latest(entries: &[Entry], kept: &[usize]) -> Vec<usize> {
 
 /// Legacy `experimental=true`: the newest release beats any prerelease; with `all`, a name
 /// that has a release >= 1.0.0 loses its prereleases and 0.x versions.
-fn legacy_latest(entries: &[Entry], kept: &[usize], all: bool) -> Vec<usize> {
+fn legacy_latest<V: Versions>(v: &V, kept: &[usize], all: bool) -> Vec<usize> {
     if all {
-        let stable = |i: usize| !entries[i].is_prerelease() && entries[i].version.major >= 1;
-        let names: std::collections::HashSet<&str> = kept
+        let names: std::collections::HashSet<V::Name> = kept
             .iter()
-            .filter(|&&i| stable(i))
-            .map(|&i| entries[i].name.as_str())
+            .filter(|&&i| v.is_stable(i))
+            .map(|&i| v.name(i))
             .collect();
         return kept
             .iter()
             .copied()
-            .filter(|&i| stable(i) || !names.contains(entries[i].name.as_str()))
+            .filter(|&i| v.is_stable(i) || !names.contains(&v.name(i)))
             .collect();
     }
-    let mut slot: HashMap<&str, usize> = HashMap::new();
+    let mut slot: HashMap<V::Name, usize> = HashMap::new();
     let mut out: Vec<usize> = Vec::new();
     for &i in kept {
-        let p = &entries[i];
-        match slot.get(p.name.as_str()) {
+        match slot.get(&v.name(i)) {
             Some(&s) => {
-                let cur = &entries[out[s]];
-                let same_kind = cur.is_prerelease() == p.is_prerelease();
-                if same_kind && precedence(&cur.version, &p.version) != Ordering::Less {
+                let cur = out[s];
+                let same_kind = v.is_prerelease(cur) == v.is_prerelease(i);
+                if same_kind && v.cmp_versions(cur, i) != Ordering::Less {
                     continue;
                 }
-                if !cur.is_prerelease() && p.is_prerelease() {
+                if !v.is_prerelease(cur) && v.is_prerelease(i) {
                     continue;
                 }
                 out[s] = i;
             }
             None => {
-                slot.insert(&p.name, out.len());
+                slot.insert(v.name(i), out.len());
                 out.push(i);
             }
         }

@@ -96,6 +96,8 @@ pub trait Space {
     fn leaf(&mut self, set: &Set, modes: &Modes) -> usize;
     /// The answer id of an empty candidate set, whatever the modes.
     fn empty_leaf(&mut self) -> usize;
+    /// The answer id that stands for "not materialized" (the query is composed instead).
+    fn miss(&mut self) -> usize;
 }
 
 pub struct Builder<'a, S: Space> {
@@ -157,8 +159,11 @@ impl<'a, S: Space> Builder<'a, S> {
         let (level, set, modes) = key.clone();
         let d = &self.dims[level];
         let mut children: Vec<i64> = Vec::with_capacity(d.classes.len());
+        let open = d.dim.open.then(|| d.classes.len() - 1);
         for (ci, class) in d.classes.iter().enumerate() {
-            let child = if d.mode {
+            let child = if open == Some(ci) {
+                leaf_ref(self.space.miss())
+            } else if d.mode {
                 let mut m = modes.clone();
                 m[level] = Some(ci);
                 self.node(level + 1, set.clone(), m)

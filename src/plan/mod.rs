@@ -10,7 +10,8 @@ pub enum Endpoint {
     Categories,
 }
 pub mod classes;
+pub mod compose;
 pub mod diagram;
 pub mod space;
 
-pub use space::{plan, Planned};
+pub use space::{plan, Planned, Profile};

@@ -19,6 +19,18 @@ pub struct RouteTable {
     pub packages: BTreeMap<String, BTreeMap<String, PackageRoute>>,
     pub search: Diagram,
     pub categories: Diagram,
+    /// How composed answers are sent (absent in a tree whose every answer is materialized).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub composed: Option<Composed>,
+}
+
+/// The headers of composed /search and /categories answers, and where their index is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Composed {
+    /// The composition index (`plan::compose::INDEX`).
+    pub index: String,
+    pub search_cache: String,
+    pub categories_cache: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +58,8 @@ pub struct PackageRoute {
 /// - exceptions `[-d - 1, other, class1, ref1, class2, ref2, …]`: the listed classes lead to
 ///   their refs, every other class to `other` (suits names).
 ///
-/// Answers are the first 20 hex digits of their body's blake3 (the file `answers/<id>.json`).
+/// Answers are the first 20 hex digits of their body's blake3 (the file `answers/<id>.json`);
+/// the empty id means "not materialized": the answer is composed from the index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagram {
     pub dims: Vec<Dim>,
@@ -206,6 +219,11 @@ impl<'de> Deserialize<'de> for Node {
 }
 
 impl Diagram {
+    /// How many answers are materialized bodies (the empty id stands for composition).
+    pub fn bodies(&self) -> usize {
+        self.answers.iter().filter(|a| !a.is_empty()).count()
+    }
+
     /// Follow the diagram with a class index per dimension (`None` for a key the dimension
     /// does not list); returns the answer id, `None` when the table cannot answer.
     pub fn walk(&self, class_of: impl Fn(usize) -> Option<u32>) -> Option<&str> {
@@ -302,6 +320,10 @@ pub struct Dim {
     pub sets: Vec<Vec<String>>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub sets2: Vec<Vec<String>>,
+    /// Only some classes are materialized: the last class takes every key not listed, and
+    /// leads to composition.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub open: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

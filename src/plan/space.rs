@@ -22,6 +22,7 @@ use crate::catalog::search;
 use crate::package::gojson;
 use crate::plan::constraint::precedence;
 use crate::render::headers::CacheKind;
+use super::compose::AnswerIndex;
 
 /// Where answer bodies go as soon as they are made (so they are never all held in memory):
 /// called once per distinct body with its blake3 (hex) and cache kind.
@@ -33,6 +34,104 @@ pub struct Planned {
     pub categories: Diagram,
     /// Total bytes of distinct answer bodies.
     pub answer_bytes: u64,
+    /// The per-version index every other answer is composed from (`None` when a rebuild
+    /// takes the previous build's file as it is).
+    pub index: Option<AnswerIndex>,
+}
+
+/// The key of the class that stands for every value a dimension does not materialize.
+pub const OTHER: &str = "~";
+
+/// Which classes of a dimension get whole answer bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// Every class.
+    All,
+    /// Absent, and the classes of these values (`None` is "absent" too).
+    Values(Vec<Option<String>>),
+}
+
+/// Which queries get whole, materialized bodies (files a plain CDN serves); every other query
+/// is composed from the index by `eprgen serve`, nginx or the CDN's fallback origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// `--materialize all`: every class of every dimension (and no composition needed).
+    pub all: bool,
+    /// Deployment presets: `capabilities`, `spec.min`, `spec.max` as Kibana's configuration
+    /// sends them (a query string of those parameters); the absent preset is always there.
+    pub presets: Vec<String>,
+}
+
+/// Kibana's own serverless project settings (`config/serverless.oblt.yml` and
+/// `config/serverless.security.yml`: `xpack.fleet.internal.registry.capabilities` and
+/// `.spec.min`/`.spec.max`); the Elasticsearch project type runs without Fleet.
+pub const DEFAULT_PRESETS: &[&str] = &[
+    "capabilities=apm,observability&spec.min=1.0&spec.max=3.0",
+    "capabilities=security&spec.min=1.0&spec.max=3.0",
+];
+
+/// The parameters a preset may set.
+const PRESET_PARAMS: &[&str] = &["capabilities", "spec.min", "spec.max"];
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            all: false,
+            presets: DEFAULT_PRESETS.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+}
+
+impl Profile {
+    /// Checks every preset: only [`PRESET_PARAMS`], values EPR accepts.
+    pub fn check(&self) -> Result<(), String> {
+        for p in &self.presets {
+            for key in crate::catalog::query::parse_query(p).keys() {
+                if !PRESET_PARAMS.contains(&key.as_str()) {
+                    return Err(format!(
+                        "profile preset {p:?}: {key:?} is not one of {}",
+                        PRESET_PARAMS.join(", ")
+                    ));
+                }
+            }
+            SearchFilter::from_query(p).map_err(|e| format!("profile preset {p:?}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The classes of dimension `name` this profile materializes.
+    fn keep(&self, name: &str) -> Keep {
+        if self.all {
+            return Keep::All;
+        }
+        match name {
+            "agent.version" | "discovery" => Keep::Values(vec![None]),
+            "capabilities" | "spec.min" | "spec.max" => Keep::Values(
+                self.presets
+                    .iter()
+                    .map(|p| {
+                        crate::catalog::query::parse_query(p)
+                            .get(name)
+                            .and_then(|v| v.first().cloned())
+                            .filter(|v| !v.is_empty())
+                    })
+                    .collect(),
+            ),
+            _ => Keep::All,
+        }
+    }
+}
+
+/// The version dimensions, with every class (the composition index is cut along them).
+pub struct VersionDims {
+    pub kibana: BuildDim,
+    pub agent: BuildDim,
+    pub spec: BuildDim,
+}
+
+/// The class key of a version value (`None`: absent) in a version or spec dimension.
+pub fn version_dim_key(dim: &Dim, points: &[Version], v: Option<&Version>) -> String {
+    key_of(dim, points, Value::Version(v))
 }
 
 /// Distinct bodies seen so far, and the sink they go to.
@@ -532,7 +631,7 @@ impl Catalog {
         }
     }
 
-    fn dim(&self, name: &str) -> BuildDim {
+    fn dim(&self, name: &str, keep: &Keep) -> BuildDim {
         let mk = |kind: DimKind,
                   values: Vec<String>,
                   sets: Vec<Vec<String>>,
@@ -543,6 +642,7 @@ impl Catalog {
             values,
             sets,
             sets2,
+            open: false,
         };
         let vstr = |v: &[Version]| v.iter().map(Version::to_string).collect::<Vec<_>>();
         let tags = |t: &[String]| {
@@ -598,6 +698,33 @@ impl Catalog {
             other => unreachable!("unknown dimension {other}"),
         };
         let mut dim = dim;
+        if let Keep::Values(values) = keep {
+            // Only the listed values are materialized; every other key of the query goes to
+            // the last class, which stands for "not materialized" (`Dim::open`).
+            let points = dim_points(&dim);
+            let mut classes = vec![Class {
+                key: ABSENT.into(),
+                value: None,
+            }];
+            for v in values.iter().flatten() {
+                let f = SearchFilter::from_query(&fragment(name, v))
+                    .expect("profile values are checked when the profile is made");
+                let key = key_of(&dim, &points, search_value(&f, name));
+                if !classes.iter().any(|c| c.key == key) {
+                    classes.push(Class {
+                        key,
+                        value: Some(v.clone()),
+                    });
+                }
+            }
+            classes.push(Class {
+                key: OTHER.into(),
+                value: None,
+            });
+            dim.open = true;
+            dim.classes = classes.iter().map(|c| c.key.clone()).collect();
+            return BuildDim { dim, classes, mode };
+        }
         let classes = match dim.kind {
             DimKind::Bool => classes::bool_classes(),
             DimKind::Name => classes::name_classes(&std::mem::take(&mut dim.values)),
@@ -668,6 +795,11 @@ struct EndpointSpace<'a, 'b, 'c> {
     by_answer: HashMap<(Vec<usize>, String), usize>,
     by_hash: HashMap<String, usize>,
     bodies: &'a mut Bodies<'b, 'c>,
+    /// Every class is materialized (no answer is left to composition).
+    exhaustive: bool,
+    /// Index of the `all` dimension (/search).
+    all: Option<usize>,
+    miss: Option<usize>,
 }
 
 impl EndpointSpace<'_, '_, '_> {
@@ -720,7 +852,28 @@ impl Space for EndpointSpace<'_, '_, '_> {
         Set::from_fn(self.entries.len(), |i| search::keeps(&self.entries[i], &f))
     }
 
+    fn miss(&mut self) -> usize {
+        if let Some(m) = self.miss {
+            return m;
+        }
+        let m = self.answers.len();
+        self.answers.push(String::new());
+        self.miss = Some(m);
+        m
+    }
+
     fn leaf(&mut self, set: &Set, modes: &Modes) -> usize {
+        // `all=true` lists every version: materialized only where the candidates are one
+        // package's versions (`package=` queries), composed otherwise.
+        if let Some(all) = self.all {
+            if !self.exhaustive && modes[all] == Some(1) {
+                let members = set.members();
+                let first = &self.entries[members[0]].name;
+                if members.iter().any(|&i| self.entries[i].name != *first) {
+                    return self.miss();
+                }
+            }
+        }
         let picks: Vec<(usize, usize)> = modes
             .iter()
             .enumerate()
@@ -779,9 +932,13 @@ fn diagram(
     names: &[&str],
     cat: &Catalog,
     entries: &[Entry],
+    profile: &Profile,
     bodies: &mut Bodies<'_, '_>,
 ) -> Diagram {
-    let dims: Vec<BuildDim> = names.iter().map(|d| cat.dim(d)).collect();
+    let dims: Vec<BuildDim> = names
+        .iter()
+        .map(|d| cat.dim(d, &profile.keep(d)))
+        .collect();
     let mut space = EndpointSpace {
         ep,
         entries,
@@ -794,6 +951,9 @@ fn diagram(
         by_answer: HashMap::new(),
         by_hash: HashMap::new(),
         bodies,
+        exhaustive: profile.all,
+        all: names.iter().position(|n| *n == "all"),
+        miss: None,
     };
     let (root, nodes) = Builder::new(&dims, &mut space, entries.len()).build();
     let mut d = Diagram {
@@ -806,32 +966,41 @@ fn diagram(
     d
 }
 
-/// Compute both diagrams; every distinct answer body goes to `sink` once.
-pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Planned> {
+/// Compute both diagrams of `profile` and the composition index; every distinct answer body
+/// goes to `sink` once.
+pub fn plan(
+    entries: &[Entry],
+    profile: &Profile,
+    sink: &mut Sink<'_>,
+) -> crate::error::Result<Planned> {
     let cat = Catalog::new(entries);
-    // Their classes are every subset: refuse a catalog whose subsets could not all be listed
-    // (`set_classes` and `discovery_classes` rely on it) rather than drop members silently.
-    for (what, n, max) in [
-        (
-            "distinct capabilities",
-            cat.capabilities.len(),
-            classes::MAX_SET_MEMBERS,
-        ),
-        (
-            "distinct discovery field sets",
-            cat.field_sets.len(),
-            MAX_DISCOVERY,
-        ),
-        (
-            "distinct discovery dataset names",
-            cat.datasets.len(),
-            MAX_DISCOVERY,
-        ),
-    ] {
-        if n > max {
-            return Err(crate::error::Error::Usage(format!(
-                "the packages use {n} {what}; eprgen's answer space supports at most {max}"
-            )));
+    if profile.all {
+        // Their classes are every subset: refuse a catalog whose subsets could not all be
+        // listed rather than drop members silently.
+        for (what, n, max) in [
+            (
+                "distinct capabilities",
+                cat.capabilities.len(),
+                classes::MAX_SET_MEMBERS,
+            ),
+            (
+                "distinct discovery field sets",
+                cat.field_sets.len(),
+                MAX_DISCOVERY,
+            ),
+            (
+                "distinct discovery dataset names",
+                cat.datasets.len(),
+                MAX_DISCOVERY,
+            ),
+        ] {
+            if n > max {
+                return Err(crate::error::Error::Usage(format!(
+                    "--materialize all: the packages use {n} {what}, whose subsets are more \
+                     answers than eprgen lists (at most {max}); build with the default \
+                     client profile, which composes those answers instead"
+                )));
+            }
         }
     }
     let mut bodies = Bodies {
@@ -844,6 +1013,7 @@ pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Plan
         SEARCH_DIMS,
         &cat,
         entries,
+        profile,
         &mut bodies,
     );
     let categories = diagram(
@@ -851,21 +1021,47 @@ pub fn plan(entries: &[Entry], sink: &mut Sink<'_>) -> crate::error::Result<Plan
         CATEGORIES_DIMS,
         &cat,
         entries,
+        profile,
         &mut bodies,
     );
     if let Some(e) = bodies.error {
         return Err(e);
     }
+    let dims = VersionDims {
+        kibana: cat.dim("kibana.version", &Keep::All),
+        agent: cat.dim("agent.version", &Keep::All),
+        spec: cat.dim("spec.min", &Keep::All),
+    };
+    let index = AnswerIndex::build(entries, &dims);
     Ok(Planned {
         search,
         categories,
         answer_bytes: bodies.bytes,
+        index: Some(index),
     })
 }
 
 /// What a router answers (500) if its table cannot place a query: never for a table eprgen
 /// built, since every key a query can produce is enumerated as a class.
 pub const INCOMPLETE: &str = "internal server error";
+
+/// Where a routed query's answer comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routed<'a> {
+    /// A materialized body: `answers/<id>.json`.
+    Answer(&'a str),
+    /// Not materialized: compose it from the index.
+    Compose,
+}
+
+/// Why a query has no route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// EPR's 400, with its message.
+    BadRequest(String),
+    /// The table cannot place the query (a table eprgen did not build).
+    Incomplete,
+}
 
 /// A diagram made ready for routing: version points parsed and class keys indexed, once.
 #[derive(Debug, Clone)]
@@ -909,11 +1105,23 @@ impl Router {
         })
     }
 
-    /// Route a raw query: the answer id, or EPR's 400 message.
-    pub fn route(&self, ep: super::Endpoint, raw_query: &str) -> Result<&str, String> {
-        let keys = self.keys(ep, raw_query)?;
-        self.diagram
-            .walk(|i| self.index[i].get(&keys[i]).copied())
-            .ok_or_else(|| INCOMPLETE.to_string())
+    /// The class index of a key in dimension `i`: an open dimension's last class takes every
+    /// key it does not list.
+    fn class(&self, i: usize, key: &str) -> Option<u32> {
+        match self.index[i].get(key) {
+            Some(c) => Some(*c),
+            None if self.diagram.dims[i].open => Some(self.diagram.dims[i].classes.len() as u32 - 1),
+            None => None,
+        }
+    }
+
+    /// Route a raw query: its materialized answer, or composition; or EPR's 400.
+    pub fn route(&self, ep: super::Endpoint, raw_query: &str) -> Result<Routed<'_>, RouteError> {
+        let keys = self.keys(ep, raw_query).map_err(RouteError::BadRequest)?;
+        match self.diagram.walk(|i| self.class(i, &keys[i])) {
+            Some("") => Ok(Routed::Compose),
+            Some(id) => Ok(Routed::Answer(id)),
+            None => Err(RouteError::Incomplete),
+        }
     }
 }
