@@ -60,6 +60,20 @@ pub struct BuildOptions {
     pub max_answer_bytes: u64,
 }
 
+/// The code whose output the plan key stands for: answers are reused only from a build by the
+/// same planner and semantics.
+const PLANNER_SOURCES: &[&str] = &[
+    include_str!("plan/space.rs"),
+    include_str!("plan/diagram.rs"),
+    include_str!("plan/compose.rs"),
+    include_str!("plan/classes.rs"),
+    include_str!("plan/constraint.rs"),
+    include_str!("catalog/search.rs"),
+    include_str!("catalog/categories.rs"),
+    include_str!("catalog/query.rs"),
+    include_str!("package/gojson.rs"),
+];
+
 /// Default `--max-answer-bytes`.
 pub const MAX_ANSWER_BYTES: u64 = 4 << 30;
 
@@ -694,6 +708,7 @@ pub fn build(
     opts: &BuildOptions,
     progress: &(dyn Fn(usize, usize, &str) + Sync),
 ) -> Result<BuildReport> {
+    opts.profile.check().map_err(Error::Usage)?;
     let mut timings = Vec::new();
     let t0 = Instant::now();
     let steps = 5;
@@ -816,6 +831,10 @@ pub fn build(
         let mut h = blake3::Hasher::new();
         h.update(VERSION.as_bytes());
         h.update(format!("{:?}", opts.profile).as_bytes());
+        // Another planner (a development build of the same version) plans again.
+        for src in PLANNER_SOURCES {
+            h.update(src.as_bytes());
+        }
         for r in &rendered {
             h.update(
                 format!(
@@ -834,6 +853,13 @@ pub fn build(
     {
         Some(reused) => {
             let (space, files) = reused?;
+            if opts.profile.all && space.answer_bytes > opts.max_answer_bytes {
+                return Err(Error::Usage(format!(
+                    "--materialize all: the answers take {} bytes, more than \
+                     --max-answer-bytes {}",
+                    space.answer_bytes, opts.max_answer_bytes
+                )));
+            }
             answer_files = files;
             tracing::info!("answer space unchanged: reused from the previous build");
             space

@@ -217,6 +217,23 @@ pub struct BuildArgs {
     /// Let a staging build drop this published version (repeatable).
     #[arg(long, value_name = "NAME@VERSION")]
     pub allow_removal: Vec<String>,
+    /// Which /search and /categories answers get whole bodies as files: `profile`, the query
+    /// shapes Kibana sends (kibana.version, prerelease, experimental, category, type, package,
+    /// all=true with package; /categories with include_policy_templates) under each --preset;
+    /// every other query is composed by `eprgen serve`, nginx or the CDN's fallback origin.
+    /// `all`: every class of every parameter (no composition), refused above --max-answer-bytes.
+    #[arg(long, value_enum, default_value = "profile", value_name = "WHAT")]
+    pub materialize: Materialize,
+    /// A deployment preset of the profile: the capabilities, spec.min and spec.max one Kibana
+    /// configuration sends, as a query string (repeatable; replaces the defaults, Kibana's
+    /// serverless observability and security settings; `none` keeps only "absent").
+    /// Example: --preset 'capabilities=apm,observability&spec.min=1.0&spec.max=3.0'
+    #[arg(long = "preset", value_name = "QUERY")]
+    pub presets: Vec<String>,
+    /// With --materialize all: the most bytes of answers to write; the build counts them first
+    /// and refuses a larger answer space.
+    #[arg(long, default_value_t = crate::build::MAX_ANSWER_BYTES, value_name = "BYTES")]
+    pub max_answer_bytes: u64,
     /// Print a JSON report on stdout: build id, counts, and the paths added, changed and removed
     /// since the previous build (the CDN invalidation list).
     #[arg(long)]
@@ -224,6 +241,15 @@ pub struct BuildArgs {
     /// Worker threads (default: one per core).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+/// What `--materialize` writes as whole answer files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Materialize {
+    /// The client profile; every other answer is composed.
+    Profile,
+    /// Every answer (exhaustive).
+    All,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +289,16 @@ impl BuildArgs {
         o.previous = self.previous.clone();
         o.allow_overwrite = self.allow_overwrite.clone();
         o.allow_removal = self.allow_removal.clone();
+        o.profile.all = self.materialize == Materialize::All;
+        if !self.presets.is_empty() {
+            o.profile.presets = self
+                .presets
+                .iter()
+                .filter(|p| p.as_str() != "none")
+                .cloned()
+                .collect();
+        }
+        o.max_answer_bytes = self.max_answer_bytes;
         o
     }
 }

@@ -98,6 +98,11 @@ pub trait Space {
     fn empty_leaf(&mut self) -> usize;
     /// The answer id that stands for "not materialized" (the query is composed instead).
     fn miss(&mut self) -> usize;
+    /// Whether class `class` of dimension `dim` gets materialized answers, given the modes
+    /// fixed so far; `false` leads to [`Space::miss`].
+    fn materialized(&self, _dim: usize, _class: usize, _modes: &Modes) -> bool {
+        true
+    }
 }
 
 pub struct Builder<'a, S: Space> {
@@ -161,7 +166,7 @@ impl<'a, S: Space> Builder<'a, S> {
         let mut children: Vec<i64> = Vec::with_capacity(d.classes.len());
         let open = d.dim.open.then(|| d.classes.len() - 1);
         for (ci, class) in d.classes.iter().enumerate() {
-            let child = if open == Some(ci) {
+            let child = if open == Some(ci) || !self.space.materialized(level, ci, &modes) {
                 leaf_ref(self.space.miss())
             } else if d.mode {
                 let mut m = modes.clone();

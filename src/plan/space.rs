@@ -755,9 +755,9 @@ pub const SEARCH_DIMS: &[&str] = &[
     "type",
     "prerelease",
     "agent.version",
+    "all",
     "kibana.version",
     "category",
-    "all",
 ];
 
 pub const CATEGORIES_DIMS: &[&str] = &[
@@ -860,6 +860,16 @@ impl Space for EndpointSpace<'_, '_, '_> {
         self.answers.push(String::new());
         self.miss = Some(m);
         m
+    }
+
+    /// `all=true` with a `kibana.version` is composed: one package's version list per Kibana
+    /// class would repeat each version once per class above it (quadratic in the versions).
+    fn materialized(&self, dim: usize, class: usize, modes: &Modes) -> bool {
+        let Some(all) = self.all else { return true };
+        self.exhaustive
+            || modes[all] != Some(1)
+            || self.dims[dim].dim.name != "kibana.version"
+            || self.dims[dim].classes[class].value.is_none()
     }
 
     fn leaf(&mut self, set: &Set, modes: &Modes) -> usize {
@@ -1008,6 +1018,7 @@ pub fn plan(
         bytes: 0,
         error: None,
     };
+    let t = std::time::Instant::now();
     let search = diagram(
         super::Endpoint::Search,
         SEARCH_DIMS,
@@ -1016,6 +1027,8 @@ pub fn plan(
         profile,
         &mut bodies,
     );
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "/search diagram");
+    let t = std::time::Instant::now();
     let categories = diagram(
         super::Endpoint::Categories,
         CATEGORIES_DIMS,
@@ -1032,7 +1045,10 @@ pub fn plan(
         agent: cat.dim("agent.version", &Keep::All),
         spec: cat.dim("spec.min", &Keep::All),
     };
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "/categories diagram");
+    let t = std::time::Instant::now();
     let index = AnswerIndex::build(entries, &dims);
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "composition index");
     Ok(Planned {
         search,
         categories,
