@@ -14,8 +14,8 @@ use crate::catalog::entry::Entry;
 use crate::error::{Error, Invalid, IoContext, Result};
 use crate::package::fs::{Limits, Origin, PackageFs};
 use crate::package::{self, gojson, LoadOptions, Package};
-use crate::plan::routes::{answer_path, PackageRoute, RouteTable, ROUTES};
 use crate::plan::compose::INDEX;
+use crate::plan::routes::{answer_path, PackageRoute, RouteTable, ROUTES};
 use crate::plan::{self, constraint::Constraint};
 use crate::read::{self, Root, Stage};
 use crate::render::headers::{self, CacheKind, CacheTimes};
@@ -881,7 +881,9 @@ pub fn build(
                     Ok(())
                 };
                 plan::plan(&entries, &opts.profile, &mut count)?;
-                eprintln!("--materialize all: estimated {total} bytes of answers (budget {budget})");
+                eprintln!(
+                    "--materialize all: estimated {total} bytes of answers (budget {budget})"
+                );
             }
             let mut sink = |hash: &str, body: &[u8], kind: CacheKind| -> Result<()> {
                 let r = rel(answer_path(hash))?;

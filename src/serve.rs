@@ -23,14 +23,18 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 
-use crate::error::{Error, IoContext, Result};
 use crate::catalog::query::{CategoriesFilter, SearchFilter};
+use crate::error::{Error, IoContext, Result};
 use crate::plan::compose::{AnswerIndex, Composer};
 use crate::plan::routes::{answer_path, RouteTable, ROUTES};
 use crate::plan::space::{RouteError, Routed, Router};
 use crate::plan::Endpoint;
 use crate::render::headers::{NO_STORE, TEXT};
 use crate::write::manifest::{FileMeta, Manifest};
+
+/// `<prefix>search` and `<prefix>categories` always compose (after EPR's 400 checks): the path
+/// a CDN sends the queries it has no file for to, on a fallback origin serving the same tree.
+pub const COMPOSE_PREFIX: &str = "/_eprgen/compose/";
 
 /// Query strings longer than this are refused (EPR-shaped 400).
 pub const MAX_QUERY: usize = 8 * 1024;
@@ -246,6 +250,17 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
         return err(404, "404 page not found");
     };
     let routes = &tree.routes;
+    if let Some(ep) = path.strip_prefix(COMPOSE_PREFIX) {
+        let (ep, router) = match ep {
+            "search" => (Endpoint::Search, &tree.search),
+            "categories" => (Endpoint::Categories, &tree.categories),
+            _ => return err(404, "404 page not found"),
+        };
+        return match router.keys(ep, query.unwrap_or("")) {
+            Ok(_) => Outcome::Compose(ep, query.unwrap_or("").to_string()),
+            Err(msg) => err(400, &msg),
+        };
+    }
     if path == "/search" || path == "/categories" {
         let (ep, router) = if path == "/search" {
             (Endpoint::Search, &tree.search)

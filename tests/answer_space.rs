@@ -14,8 +14,8 @@ use eprgen::catalog::query::{CategoriesFilter, SearchFilter};
 use eprgen::catalog::{categories, search};
 use eprgen::package::fs::Limits;
 use eprgen::package::gojson;
-use eprgen::plan::routes::DimKind;
 use eprgen::plan::compose::Composer;
+use eprgen::plan::routes::DimKind;
 use eprgen::plan::space::{plan, Planned, Profile, RouteError, Routed, Router};
 use eprgen::plan::Endpoint;
 use proptest::prelude::*;
@@ -85,7 +85,8 @@ fn routed(w: &World, ep: Endpoint, q: &str) -> Result<Vec<u8>, String> {
         &w.categories
     };
     match r.route(ep, q) {
-        Ok(Routed::Answer(id)) => Ok(w.bodies
+        Ok(Routed::Answer(id)) => Ok(w
+            .bodies
             .get(id)
             .unwrap_or_else(|| panic!("answer {id} missing"))
             .clone()),
@@ -281,8 +282,14 @@ fn check_world(w: &World, cases: u32) {
                 prop_assert!(
                     &c == b,
                     "{ep:?} ?{q}\ncomposed: {}\ndirect: {}",
-                    String::from_utf8_lossy(&c).chars().take(300).collect::<String>(),
-                    String::from_utf8_lossy(b).chars().take(300).collect::<String>()
+                    String::from_utf8_lossy(&c)
+                        .chars()
+                        .take(300)
+                        .collect::<String>(),
+                    String::from_utf8_lossy(b)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
                 );
             }
             prop_assert!(

@@ -106,6 +106,8 @@ fn cloudfront_function_and_s3_metadata_pass_the_conformance_kit() {
     ));
     assert!(shell.contains("| aws s3 cp --content-type 'text/plain; charset=utf-8'"));
 
+    // The fallback origin: `eprgen serve` on the same tree composes what has no file.
+    let fallback = Server::start(&out);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/edge/cf-harness.js");
     let mut child = Command::new("node")
         .arg(script)
@@ -113,6 +115,7 @@ fn cloudfront_function_and_s3_metadata_pass_the_conformance_kit() {
         .arg(&kvs)
         .arg(t.path().join("objects.json"))
         .arg("0")
+        .arg(&fallback.base)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -128,6 +131,20 @@ fn cloudfront_function_and_s3_metadata_pass_the_conformance_kit() {
     assert!(harness.base.starts_with("http://127.0.0.1:"), "{line}");
 
     check_every_group(&harness.base, "cloudfront", String::new);
+
+    // A composed answer comes from the fallback origin, byte for byte what serve composes; a
+    // materialized one from the bucket.
+    for q in [
+        "/search?agent.version=7.0.0&prerelease=true",
+        "/search?capabilities=observability,security&spec.min=1.0",
+        "/categories?discovery=fields:process.pid&include_policy_templates=true",
+        "/search?all=true&kibana.version=7.0.0",
+    ] {
+        let (status, _, body) = http_get(&harness.base, q, &[]);
+        let (s2, _, direct) = fallback.get(q);
+        assert_eq!((status, &body), (s2, &direct), "{q}");
+        assert_eq!(status, 200, "{q}");
+    }
 
     // A missing file of a known package: S3 misses, the custom error response answers EPR's 404.
     let (status, _, body) = http_get(&harness.base, "/package/example/1.0.0/nope.txt", &[]);

@@ -143,6 +143,13 @@ fn parity_cases() -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         "/search?discovery=tags:x",
         "/categories",
         "/categories?include_policy_templates=true&kibana.version=8.1",
+        // Composed from the index (not materialized by the client profile).
+        "/search?agent.version=7.0.0&prerelease=true",
+        "/search?capabilities=observability,security&spec.min=1.0&category=web",
+        "/search?all=true&kibana.version=7.16.0&experimental=true",
+        "/categories?discovery=fields:process.pid&include_policy_templates=true",
+        "/_eprgen/compose/search?kibana.version=8.0.0",
+        "/_eprgen/compose/categories?prerelease=x",
         "/search/",
         "/search/?a=1",
         "/health/",

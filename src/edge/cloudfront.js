@@ -4,7 +4,9 @@
 // id, so publishing this function switches to a build at once. The function rewrites a request
 // to its object key (S3 answers with the object's metadata) or answers EPR's errors and
 // redirects itself. What it cannot know, a missing file of a known package, is left to S3 and
-// the distribution's custom error response (see the README).
+// the distribution's custom error response (see the README). A query whose answer is not
+// materialized goes, with its query string, to FALLBACK (`/_eprgen/compose/<endpoint>`), which
+// the distribution sends to a second origin running `eprgen serve` on the same tree.
 
 var kvs = cf.kvs();
 
@@ -39,11 +41,13 @@ async function routeKvs(ep, raw) {
         // A name dimension lists its classes in the store only: keyOf needs to know if v is one.
         if (dim.kind === 'name') dim.classes = typeof v === 'string' && (await get(ep + ':c' + d + ':' + v)) !== null ? [v] : [];
         var c = await get(ep + ':c' + d + ':' + keyOf(dim, f.f));
+        // An open dimension's last class (key `~`) takes every key it does not list.
+        if (c === null && dim.open) c = await get(ep + ':c' + d + ':~');
         if (c === null) return { s: 500, e: INCOMPLETE };
         r = child(n, +c);
     }
     var id = await get(ep + ':a' + (-r - 1));
-    return id === null ? { s: 500, e: INCOMPLETE } : { id: id };
+    return id === null ? { s: 500, e: INCOMPLETE } : { id: id === '-' ? '' : id };
 }
 
 // A response of the function's own; `h` maps header names to values.
@@ -73,6 +77,11 @@ async function handler(event) {
     if (out.f !== undefined) {
         req.uri = '/' + out.f.split('/').map(encodeURIComponent).join('/');
         req.querystring = {};
+        return req;
+    }
+    if (out.k !== undefined) {
+        // Not materialized: the fallback origin (`eprgen serve` on the same tree) composes it.
+        req.uri = FALLBACK + out.k;
         return req;
     }
     if (out.h) return reply(200, '', { 'access-control-allow-origin': '*' });

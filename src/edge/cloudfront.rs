@@ -12,7 +12,7 @@
 //! | `<build>:<ep>:n<i>` | node i of the diagram (the route table's array form) |
 //! | `<build>:<ep>:d<i>` | dimension i without its classes: `{name, kind, values, sets, sets2}` |
 //! | `<build>:<ep>:c<i>:<class key>` | the index of that class in dimension i |
-//! | `<build>:<ep>:a<i>` | answer i (the id of `answers/<id>.json`) |
+//! | `<build>:<ep>:a<i>` | answer i (the id of `answers/<id>.json`; `-`: composed) |
 //!
 //! `<ep>` is `search` or `categories`. A value over 1 KB is stored as `~N` and N chunks under
 //! `<key>~0` … `<key>~N-1`.
@@ -131,13 +131,22 @@ fn diagram(store: &mut Store, ep: &str, d: &Diagram) -> Result<()> {
         if !dim.sets2.is_empty() {
             data["sets2"] = json!(dim.sets2);
         }
+        if dim.open {
+            data["open"] = json!(true);
+        }
         store.put(format!("{ep}:d{i}"), data.to_string())?;
         for (c, key) in dim.classes.iter().enumerate() {
             store.put(format!("{ep}:c{i}:{key}"), c.to_string())?;
         }
     }
     for (i, a) in d.answers.iter().enumerate() {
-        store.put(format!("{ep}:a{i}"), a.clone())?;
+        // A store value is never empty: `-` stands for "composed" (the fallback origin).
+        let v = if a.is_empty() {
+            "-".to_string()
+        } else {
+            a.clone()
+        };
+        store.put(format!("{ep}:a{i}"), v)?;
     }
     Ok(())
 }
@@ -181,10 +190,11 @@ pub fn render(root: &std::path::Path) -> Result<CloudFront> {
     }
     let meta = |d: &Diagram| json!({ "root": d.root, "dims": d.dims.len() });
     let header = format!(
-        "var BUILD = {};\nvar PATHS = {};\nvar META = {};\n",
+        "var BUILD = {};\nvar PATHS = {};\nvar META = {};\nvar FALLBACK = {};\n",
         serde_json::to_string(&store.prefix).expect("string"),
         serde_json::to_string(&r.paths).expect("paths"),
         json!({ "search": meta(&r.search), "categories": meta(&r.categories) }),
+        serde_json::to_string(crate::serve::COMPOSE_PREFIX).expect("string"),
     );
     let code = minify(
         &format!("{header}{}\n{CLOUDFRONT_JS}", without_sync(ROUTER_JS)),

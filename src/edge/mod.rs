@@ -22,7 +22,9 @@ use crate::write::MANIFEST;
 
 /// The router shared by every layer (and by the tests).
 pub const ROUTER_JS: &str = include_str!("router.js");
-/// The njs adapter (appended to `ROUTER_JS` to make the nginx module).
+/// Composition from the index (`plan::compose` in JavaScript), for the nginx module.
+pub const COMPOSE_JS: &str = include_str!("compose.js");
+/// The njs adapter (appended to `ROUTER_JS` and `COMPOSE_JS` to make the nginx module).
 pub const NGINX_JS: &str = include_str!("nginx.js");
 /// The CloudFront Functions adapter.
 pub const CLOUDFRONT_JS: &str = include_str!("cloudfront.js");

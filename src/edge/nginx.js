@@ -97,7 +97,7 @@ function parseRange(h, size) {
 // Where the root link points now, and the tables of that build.
 function table(r) {
     var pinned = r.variables.eprgen_build, dir = pinned;
-    var routes = eprgen_routes, files = eprgen_manifest.files;
+    var routes = eprgen_routes, files = eprgen_manifest.files, index = eprgen_index;
     try {
         dir = fs.realpathSync(r.variables.eprgen_root);
     } catch (e) {
@@ -107,6 +107,7 @@ function table(r) {
         try {
             routes = JSON.parse(fs.readFileSync(dir + '/_eprgen/routes.json', 'utf8'));
             files = JSON.parse(fs.readFileSync(dir + '/_eprgen/manifest.json', 'utf8')).files;
+            index = routes.composed ? JSON.parse(fs.readFileSync(dir + '/' + routes.composed.index, 'utf8')) : null;
             ngx.log(ngx.WARN, 'eprgen: the tree now points at ' + dir + ', not at the build this ' +
                 'configuration was made for; run `eprgen routes nginx` again and reload nginx');
         } catch (e) {
@@ -119,7 +120,9 @@ function table(r) {
         path: function (p) { return own(routes.paths, p); },
         pkg: function (n, v) { return own(own(routes.packages, n), v); },
         file: function (rel) { return own(files, rel) || null; },
-        route: function (ep, q) { return route(routes[ep], ep, q); }
+        route: function (ep, q) { return route(routes[ep], ep, q); },
+        composed: routes.composed,
+        index: index
     };
 }
 
@@ -188,12 +191,43 @@ function sendFile(r, t, rel) {
     r.internalRedirect(range ? '/_eprgen/range' : '/_eprgen/file');
 }
 
+// 304 when If-Modified-Since is not before `modified` (unix seconds), as sendFile does.
+function notModified(r, modified, cache) {
+    var ims = r.headersIn['If-Modified-Since'];
+    if (ims === undefined || r.headersIn['If-None-Match'] !== undefined) return false;
+    var since = parseHttpDate(ims);
+    if (since === null || modified > since) return false;
+    r.headersOut['Cache-Control'] = cache;
+    r.headersOut['Access-Control-Allow-Origin'] = '*';
+    r.headersOut['Last-Modified'] = httpDate(modified);
+    r.status = 304;
+    r.sendHeader();
+    r.finish();
+    return true;
+}
+
+// An answer composed from the index, with the headers `eprgen serve` sends for one.
+function sendComposed(r, t, ep, query) {
+    var c = t.composed, f = filterOf(ep, query || '');
+    var body = c && t.index && f.f ? compose(t.index, ep, f.f) : null;
+    if (body === null) return error(r, 500, INCOMPLETE, null, false);
+    var cache = ep === 'search' ? c.search_cache : c.categories_cache, m = t.file(c.index);
+    var modified = m ? m.modified : 0;
+    if (notModified(r, modified, cache)) return;
+    r.headersOut['Content-Type'] = 'application/json';
+    r.headersOut['Cache-Control'] = cache;
+    r.headersOut['Access-Control-Allow-Origin'] = '*';
+    r.headersOut['Last-Modified'] = httpDate(modified);
+    r.return(200, body);
+}
+
 function handle(r) {
     var t = table(r);
     if (t === null) return error(r, 500, INCOMPLETE, null, false);
     var uri = r.variables.request_uri, qi = uri.indexOf('?');
     var out = resolve(t, qi < 0 ? uri : uri.slice(0, qi), qi < 0 ? null : uri.slice(qi + 1));
     if (out.f !== undefined) return sendFile(r, t, out.f);
+    if (out.k !== undefined) return sendComposed(r, t, out.k, qi < 0 ? null : uri.slice(qi + 1));
     if (out.h) {
         r.headersOut['Access-Control-Allow-Origin'] = '*';
         return r.return(200);

@@ -1,12 +1,12 @@
 //! `eprgen routes nginx`: an nginx server block (from the `nginx.conf.j2` template) and the njs
-//! module it imports (router.js + nginx.js).
+//! module it imports (router.js + compose.js + nginx.js).
 //!
 //! The module is the same for every tree; the server block names the tree, the build it was
 //! made for (whose route table and manifest nginx preloads) and where the module lives.
 
 use std::path::{Path, PathBuf};
 
-use super::{Built, NGINX_JS, ROUTER_JS};
+use super::{Built, COMPOSE_JS, NGINX_JS, ROUTER_JS};
 use crate::error::{Error, Result};
 
 const TEMPLATE: &str = include_str!("nginx.conf.j2");
@@ -22,7 +22,7 @@ pub struct Nginx {
 
 /// The njs module: the router and its nginx adapter, as one ES module.
 pub fn module() -> String {
-    format!("{ROUTER_JS}\n{NGINX_JS}")
+    format!("{ROUTER_JS}\n{COMPOSE_JS}\n{NGINX_JS}")
 }
 
 /// Paths and addresses go into the configuration inside double quotes or bare: refuse what
@@ -63,6 +63,12 @@ pub fn render(root: &Path, listen: &str, js: &Path) -> Result<Nginx> {
             build_id => built.build_id,
             listen => listen,
             js => js_s,
+            // A tree without composed answers preloads its route table in the index's place.
+            index => built
+                .routes
+                .composed
+                .as_ref()
+                .map_or(crate::plan::routes::ROUTES, |c| c.index.as_str()),
         })
         .map_err(|e| Error::Usage(format!("cannot render the nginx configuration: {e}")))?;
     Ok(Nginx {

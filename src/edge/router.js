@@ -314,7 +314,8 @@ function keys(diagram, ep, raw) {
     return { k: k };
 }
 
-// Route a raw query through a diagram: { id } or { s: status, e: message }. A dimension's key
+// Route a raw query through a diagram: { id } (the empty id: compose it) or
+// { s: status, e: message }. A dimension's key
 // is computed only where a node tests it (the same answer as computing them all first).
 function route(diagram, ep, raw) {
     var f = filterOf(ep, raw);
@@ -323,6 +324,8 @@ function route(diagram, ep, raw) {
     for (var steps = 0; r >= 0; steps++) {
         var n = diagram.nodes[r], d = n ? dimOf(n) : -1;
         var c = n && steps < dims.length ? indexIn(dims[d].classes, keyOf(dims[d], f.f)) : -1;
+        // An open dimension's last class takes every key it does not list (Router::class).
+        if (c < 0 && n && dims[d].open) c = dims[d].classes.length - 1;
         if (c < 0) return { s: 500, e: INCOMPLETE };
         r = child(n, c);
     }
@@ -363,14 +366,20 @@ function fail(s, m, cache) {
 // serve::resolve over a table `t`: t.path(p) -> file, t.pkg(name, version) -> { info, zip,
 // sig }, t.file(rel) -> manifest entry (undefined when the router cannot know: it then trusts
 // the path), t.route(ep, query) -> { id } | { s, e }. `query` is the raw query or null.
-// Returns { f: file } | { h: 1 } (health) | { r: location } | { s, e, c: cache or undefined }.
+// Returns { f: file } | { k: endpoint } (compose the answer) | { h: 1 } (health) |
+// { r: location } | { s, e, c: cache or undefined }.
 function resolve(t, rawPath, query) {
     if (query !== null && query.length > MAX_QUERY) return fail(400, 'query string too long');
     var path = decodePath(rawPath);
     if (path === null) return fail(404, NOT_FOUND);
+    if (path === '/_eprgen/compose/search' || path === '/_eprgen/compose/categories') {
+        var ep = path.slice(17), fc = filterOf(ep, query || '');
+        return fc.e !== undefined ? fail(400, fc.e) : { k: ep };
+    }
     if (path === '/search' || path === '/categories') {
         var r = t.route(path.slice(1), query || '');
-        return r.e !== undefined ? fail(r.s, r.e) : { f: 'answers/' + r.id + '.json' };
+        if (r.e !== undefined) return fail(r.s, r.e);
+        return r.id === '' ? { k: path.slice(1) } : { f: 'answers/' + r.id + '.json' };
     }
     if (path === '/health') return { h: 1 };
     var file = t.path(path);

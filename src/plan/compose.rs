@@ -178,8 +178,16 @@ impl AnswerIndex {
     pub fn build(entries: &[Entry], dims: &VersionDims) -> AnswerIndex {
         let names = vocab(entries.iter().map(|e| e.name.clone()));
         let types = vocab(entries.iter().map(|e| e.package_type.clone()));
-        let capabilities = vocab(entries.iter().flat_map(|e| e.capabilities.iter().flatten().cloned()));
-        let fields = vocab(entries.iter().flat_map(|e| e.discovery_fields.iter().flatten().cloned()));
+        let capabilities = vocab(
+            entries
+                .iter()
+                .flat_map(|e| e.capabilities.iter().flatten().cloned()),
+        );
+        let fields = vocab(
+            entries
+                .iter()
+                .flat_map(|e| e.discovery_fields.iter().flatten().cloned()),
+        );
         let datasets = vocab(
             entries
                 .iter()
@@ -425,12 +433,7 @@ struct Query {
 
 impl Composer {
     pub fn new(index: AnswerIndex) -> Composer {
-        let prep = |d: &Dim| {
-            (
-                space::dim_points(d),
-                owned_positions(&d.classes),
-            )
-        };
+        let prep = |d: &Dim| (space::dim_points(d), owned_positions(&d.classes));
         let mut by_name = vec![Vec::new(); index.names.len()];
         for (i, e) in index.entries.iter().enumerate() {
             by_name[e.n as usize].push(i as u32);
@@ -443,7 +446,11 @@ impl Composer {
             fields: owned_positions(&index.fields),
             datasets: owned_positions(&index.datasets),
             categories: owned_positions(
-                &index.categories.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+                &index
+                    .categories
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .collect::<Vec<_>>(),
             ),
             by_name,
             index,
@@ -456,7 +463,12 @@ impl Composer {
         keys.get(&key).copied().ok_or(Incomplete)
     }
 
-    fn membership(&self, vocab: &HashMap<String, u32>, len: usize, given: &BTreeSet<String>) -> Vec<bool> {
+    fn membership(
+        &self,
+        vocab: &HashMap<String, u32>,
+        len: usize,
+        given: &BTreeSet<String>,
+    ) -> Vec<bool> {
         let mut m = vec![false; len];
         for g in given {
             if let Some(&i) = vocab.get(g) {
@@ -560,11 +572,9 @@ impl Composer {
             .map(|i| {
                 let e = &ix.entries[i];
                 let x = match category {
-                    Some(Some(c)) if e.ch.binary_search(&c).is_err() => e
-                        .v
-                        .iter()
-                        .find(|(vc, _)| *vc == c)
-                        .map_or(e.x, |(_, x)| *x),
+                    Some(Some(c)) if e.ch.binary_search(&c).is_err() => {
+                        e.v.iter().find(|(vc, _)| *vc == c).map_or(e.x, |(_, x)| *x)
+                    }
                     _ => e.x,
                 };
                 ix.fragments[x as usize].as_str()
@@ -586,11 +596,9 @@ impl Composer {
         Ok(tally(
             picked.iter().map(|&i| {
                 let e = &ix.entries[i];
-                (
-                    e.c.as_slice(),
-                    e.pt.as_slice(),
-                    move |c: &u32| e.ch.binary_search(c).is_ok(),
-                )
+                (e.c.as_slice(), e.pt.as_slice(), move |c: &u32| {
+                    e.ch.binary_search(c).is_ok()
+                })
             }),
             f.include_policy_templates,
         ))

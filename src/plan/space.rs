@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use semver::{BuildMetadata, Prerelease, Version};
 
 use super::classes::{self, ABSENT};
+use super::compose::AnswerIndex;
 use super::diagram::{BuildDim, Builder, Class, Modes, Set, Space};
 use super::routes::{Diagram, Dim, DimKind};
 use crate::catalog::categories;
@@ -22,7 +23,6 @@ use crate::catalog::search;
 use crate::package::gojson;
 use crate::plan::constraint::precedence;
 use crate::render::headers::CacheKind;
-use super::compose::AnswerIndex;
 
 /// Where answer bodies go as soon as they are made (so they are never all held in memory):
 /// called once per distinct body with its blake3 (hex) and cache kind.
@@ -945,10 +945,7 @@ fn diagram(
     profile: &Profile,
     bodies: &mut Bodies<'_, '_>,
 ) -> Diagram {
-    let dims: Vec<BuildDim> = names
-        .iter()
-        .map(|d| cat.dim(d, &profile.keep(d)))
-        .collect();
+    let dims: Vec<BuildDim> = names.iter().map(|d| cat.dim(d, &profile.keep(d))).collect();
     let mut space = EndpointSpace {
         ep,
         entries,
@@ -1126,7 +1123,9 @@ impl Router {
     fn class(&self, i: usize, key: &str) -> Option<u32> {
         match self.index[i].get(key) {
             Some(c) => Some(*c),
-            None if self.diagram.dims[i].open => Some(self.diagram.dims[i].classes.len() as u32 - 1),
+            None if self.diagram.dims[i].open => {
+                Some(self.diagram.dims[i].classes.len() as u32 - 1)
+            }
             None => None,
         }
     }

@@ -1,7 +1,7 @@
 // A stand-in for CloudFront + S3 on loopback, to run the conformance kit against
 // `eprgen routes cloudfront` output (tests/cloudfront.rs):
 //
-//   node cf-harness.js FUNCTION.js KVS.json OBJECTS.json PORT
+//   node cf-harness.js FUNCTION.js KVS.json OBJECTS.json PORT [FALLBACK_URL]
 //
 // Each request becomes a CloudFront viewer-request event for the function, which gets a fake
 // `cf.kvs()` backed by the KeyValueStore import file. A response the function returns is sent
@@ -10,14 +10,16 @@
 // `eprgen routes s3-metadata` listing), Last-Modified from the file, Range and
 // If-Modified-Since. Like the documented distribution, a response headers policy adds
 // `Access-Control-Allow-Origin: *` to the bucket's answers, and a custom error response turns a
-// missing object into a 404 with the `resource not found` object.
+// missing object into a 404 with the `resource not found` object. A request the function sends
+// to `/_eprgen/compose/…` goes, as the documented cache behavior does, to the fallback origin
+// (an `eprgen serve` of the same tree) with its query string, and its answer is passed on.
 'use strict';
 
 const fs = require('fs');
 const http = require('http');
 const { eventOf, loadFunction } = require('./cf-event.js');
 
-const [fnPath, kvsPath, objectsPath, port] = process.argv.slice(2);
+const [fnPath, kvsPath, objectsPath, port, fallback] = process.argv.slice(2);
 
 const handler = loadFunction(fnPath, kvsPath);
 const objects = new Map(JSON.parse(fs.readFileSync(objectsPath, 'utf8')).map((o) => [o.key, o]));
@@ -79,6 +81,25 @@ const server = http.createServer(async (req, res) => {
         const q = req.url.indexOf('?');
         const event = eventOf(req.method, q < 0 ? req.url : req.url.slice(0, q), q < 0 ? null : req.url.slice(q + 1), req.headers);
         const out = await handler(event);
+        if (out.statusCode === undefined && out.uri.indexOf('/_eprgen/compose/') === 0) {
+            if (!fallback) {
+                res.writeHead(502);
+                return res.end('no fallback origin\n');
+            }
+            const qs = [];
+            for (const [k, v] of Object.entries(out.querystring || {})) {
+                for (const x of v.multiValue || [v]) qs.push(k + '=' + x.value);
+            }
+            const h = {};
+            for (const k of ['if-modified-since', 'accept-encoding']) if (req.headers[k]) h[k] = req.headers[k];
+            return http.get(fallback + out.uri + (qs.length ? '?' + qs.join('&') : ''), { method: req.method, headers: h }, (up) => {
+                res.writeHead(up.statusCode, up.headers);
+                up.pipe(res);
+            }).on('error', (e) => {
+                res.writeHead(502);
+                res.end(String(e));
+            });
+        }
         if (out.statusCode === undefined) {
             // A request: CloudFront fetches the object at the rewritten key from S3.
             const key = out.uri.slice(1).split('/').map(decodeURIComponent).join('/');

@@ -1,10 +1,11 @@
 // The JavaScript side of tests/edge_equivalence.rs:
 //
-//   node equivalence.js ROUTER.js ROUTES.json MANIFEST.json FUNCTION.js KVS.json CASES.json
+//   node equivalence.js ROUTER.js ROUTES.json MANIFEST.json FUNCTION.js KVS.json CASES.json INDEX.json
 //
 // For every case it prints what router.js (as nginx runs it: the whole route table in memory)
 // and the CloudFront function (route table in the KeyValueStore) answer, one JSON line each:
-//   query cases [endpoint, raw query]: {keys | e, route: {id} | {s, e}, cf}
+//   query cases [endpoint, raw query]: {keys | e, route: {id} | {s, e}, cf, composed}
+//   (`composed`: the body compose.js makes from the index, for every query that parses)
 //   path cases [raw path, raw query or null]: {resolve, cf}
 // `cf` is the function's result: {request: uri} or {status, headers, body}.
 'use strict';
@@ -13,7 +14,7 @@ const fs = require('fs');
 const vm = require('vm');
 const { eventOf, loadFunction } = require('./cf-event.js');
 
-const [routerPath, routesPath, manifestPath, fnPath, kvsPath, casesPath] = process.argv.slice(2);
+const [routerPath, routesPath, manifestPath, fnPath, kvsPath, casesPath, indexPath] = process.argv.slice(2);
 const router = {};
 vm.createContext(router);
 vm.runInContext(fs.readFileSync(routerPath, 'utf8'), router);
@@ -21,6 +22,7 @@ const routes = JSON.parse(fs.readFileSync(routesPath, 'utf8'));
 const files = JSON.parse(fs.readFileSync(manifestPath, 'utf8')).files;
 const handler = loadFunction(fnPath, kvsPath);
 const cases = JSON.parse(fs.readFileSync(casesPath, 'utf8'));
+const index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
 
 // The table nginx.js builds, over plain objects.
 const table = {
@@ -42,8 +44,10 @@ async function cf(path, query) {
     const lines = [];
     for (const [ep, q] of cases.queries) {
         const k = router.keys(routes[ep], ep, q);
+        const f = router.filterOf(ep, q);
         lines.push(JSON.stringify({
             keys: k.k, e: k.e, route: router.route(routes[ep], ep, q), cf: await cf('/' + ep, q === '' ? null : q),
+            composed: f.f ? router.compose(index, ep, f.f) : undefined,
         }));
     }
     for (const [path, q] of cases.paths) {
