@@ -261,30 +261,32 @@ fn plain_scalar(src: &str, v: &str) -> bool {
             return false;
         }
     }
-    // Properties before the scalar, separated by spaces: anchors (`&a`) are fine, a tag
-    // (`!!str`, `!<...>`) means the scalar is not resolved by its text.
+    // Properties before the scalar: an anchor (`&a`) is fine, a tag (`!!str`, `!<...>`) means
+    // the scalar is not resolved by its text. Each is a word followed by spaces; in flow style
+    // the first may follow `[`, `{` or `,` directly. The look-back is bounded, so that a scalar
+    // read again and again through aliases costs little.
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let floor = start.saturating_sub(PROPERTY_LOOK_BACK);
     let mut i = start;
     loop {
-        while i > 0 && matches!(bytes[i - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        while i > floor && space(bytes[i - 1]) {
             i -= 1;
         }
-        let token_end = i;
-        while i > 0 && !matches!(bytes[i - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        let end = i;
+        while i > floor && !space(bytes[i - 1]) && !matches!(bytes[i - 1], b'[' | b'{' | b',') {
             i -= 1;
         }
-        // In flow style the property follows `[`, `{` or `,` without a space.
-        let token = &bytes[i..token_end];
-        let token = match token.iter().rposition(|c| matches!(c, b'[' | b'{' | b',')) {
-            Some(p) => &token[p + 1..],
-            None => token,
-        };
-        match token.first() {
+        match bytes[i..end].first() {
             Some(b'!') => return false,
-            Some(b'&') if token.len() == token_end - i => continue,
+            Some(b'&') if i > floor && space(bytes[i - 1]) => continue,
             _ => return true,
         }
     }
 }
+
+/// How far before a scalar [`plain_scalar`] looks for its tag: YAML puts none of this length
+/// between a tag and its scalar in any real file.
+const PROPERTY_LOOK_BACK: usize = 256;
 
 /// Reads one value as a [`Node`] and its height (0 for a scalar), within a [`Budget`].
 #[derive(Clone, Copy)]
