@@ -135,10 +135,13 @@ pub fn parse_yaml(text: &str) -> Result<Node, String> {
         return Ok(Node::Null);
     };
     let budget = Budget::new();
-    NodeSeed(&budget)
-        .deserialize(doc)
-        .map(|(n, _)| n)
-        .map_err(|e| e.to_string())
+    NodeSeed {
+        budget: &budget,
+        src: Some(text),
+    }
+    .deserialize(doc)
+    .map(|(n, _)| n)
+    .map_err(|e| e.to_string())
 }
 
 /// Put `val` at the dotted path `key` inside `map`, merging maps as go-ucfg does. A null never
@@ -238,23 +241,82 @@ fn too_deep<E: de::Error>() -> E {
     ))
 }
 
+/// Whether `v`, a scalar's text lent by the YAML parser, is a plain scalar of `src`: it lies
+/// inside `src` as written, not between quotes, and has no tag (`!!str yes`) before it.
+/// serde_yaml_ng has already resolved the plain scalars YAML 1.2 reads as null, a boolean or a
+/// number; the others come here as strings, and the quoted ones too, with the same text.
+fn plain_scalar(src: &str, v: &str) -> bool {
+    // Addresses only: is `v` a slice of `src`, and where.
+    let base = src.as_ptr() as usize;
+    let at = v.as_ptr() as usize;
+    if at < base || at + v.len() > base + src.len() {
+        return false;
+    }
+    let bytes = src.as_bytes();
+    let (start, end) = (at - base, at - base + v.len());
+    // A quoted scalar is lent without its quotes; a plain scalar can never start right after a
+    // quote character.
+    if let Some(&q @ (b'\'' | b'"')) = start.checked_sub(1).map(|i| &bytes[i]) {
+        if bytes.get(end) == Some(&q) {
+            return false;
+        }
+    }
+    // Properties before the scalar: an anchor (`&a`) is fine, a tag (`!!str`, `!<...>`) means
+    // the scalar is not resolved by its text. Each is a word followed by spaces; in flow style
+    // the first may follow `[`, `{` or `,` directly. The look-back is bounded, so that a scalar
+    // read again and again through aliases costs little.
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let floor = start.saturating_sub(PROPERTY_LOOK_BACK);
+    let mut i = start;
+    loop {
+        while i > floor && space(bytes[i - 1]) {
+            i -= 1;
+        }
+        let end = i;
+        while i > floor && !space(bytes[i - 1]) && !matches!(bytes[i - 1], b'[' | b'{' | b',') {
+            i -= 1;
+        }
+        match bytes[i..end].first() {
+            Some(b'!') => return false,
+            Some(b'&') if i > floor && space(bytes[i - 1]) => continue,
+            _ => return true,
+        }
+    }
+}
+
+/// How far before a scalar [`plain_scalar`] looks for its tag: YAML puts none of this length
+/// between a tag and its scalar in any real file.
+const PROPERTY_LOOK_BACK: usize = 256;
+
 /// Reads one value as a [`Node`] and its height (0 for a scalar), within a [`Budget`].
 #[derive(Clone, Copy)]
-struct NodeSeed<'b>(&'b Budget);
+struct NodeSeed<'b> {
+    budget: &'b Budget,
+    /// The YAML text the values are read from, when they are: its plain scalars are then
+    /// resolved as Go's yaml.v2 resolves them (YAML 1.1, see [`plain_scalar`]).
+    src: Option<&'b str>,
+}
+
+impl NodeSeed<'_> {
+    /// The same, for values whose text is taken as it is: map keys and custom-tagged values.
+    fn verbatim(self) -> Self {
+        NodeSeed { src: None, ..self }
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
     type Value = (Node, usize);
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(Node, usize), D::Error> {
-        d.deserialize_any(NodeVisitor(self.0))
+        d.deserialize_any(NodeVisitor(self))
     }
 }
 
-struct NodeVisitor<'b>(&'b Budget);
+struct NodeVisitor<'b>(NodeSeed<'b>);
 
 impl NodeVisitor<'_> {
     fn scalar<E: de::Error>(&self, n: Node) -> Result<(Node, usize), E> {
-        self.0.take(1)?;
+        self.0.budget.take(1)?;
         Ok((n, 0))
     }
 }
@@ -273,7 +335,7 @@ impl<'de> Visitor<'de> for NodeVisitor<'_> {
         self.scalar(Node::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(Node, usize), D::Error> {
-        NodeSeed(self.0).deserialize(d)
+        self.0.deserialize(d)
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(Node, usize), E> {
         self.scalar(Node::Bool(v))
@@ -301,15 +363,25 @@ impl<'de> Visitor<'de> for NodeVisitor<'_> {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(Node, usize), E> {
         self.scalar(Node::Str(v.to_string()))
     }
+    // serde_yaml_ng lends a scalar's text straight from the document when it is the text as
+    // written (a single-line plain or quoted scalar): only these can be plain scalars that YAML
+    // 1.1 resolves to something else than a string. (A multi-line plain scalar is folded, so
+    // it holds a space or a line break, which no YAML 1.1 type allows.)
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(Node, usize), E> {
+        match self.0.src {
+            Some(src) if plain_scalar(src, v) => self.scalar(super::yaml11::resolve_plain(v)),
+            _ => self.visit_str(v),
+        }
+    }
     fn visit_string<E: de::Error>(self, v: String) -> Result<(Node, usize), E> {
         self.scalar(Node::Str(v))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(Node, usize), A::Error> {
-        self.0.take(1)?;
+        self.0.budget.take(1)?;
         let mut out = Vec::new();
         let mut height = 1;
-        while let Some((v, h)) = seq.next_element_seed(NodeSeed(self.0))? {
+        while let Some((v, h)) = seq.next_element_seed(self.0)? {
             height = height.max(h + 1);
             if height > MAX_DEPTH {
                 return Err(too_deep());
@@ -320,7 +392,7 @@ impl<'de> Visitor<'de> for NodeVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(Node, usize), A::Error> {
-        self.0.take(1)?;
+        self.0.budget.take(1)?;
         // Entries as written, with their heights; a repeated key keeps its last value (Go's
         // YAML parser, non-strict).
         let mut raw: Vec<(String, Node, usize)> = Vec::new();
@@ -334,8 +406,8 @@ impl<'de> Visitor<'de> for NodeVisitor<'_> {
                     raw.push((k, v, h));
                 }
             };
-        while let Some((k, _)) = map.next_key_seed(NodeSeed(self.0))? {
-            let (v, h) = map.next_value_seed(NodeSeed(self.0))?;
+        while let Some((k, _)) = map.next_key_seed(self.0.verbatim())? {
+            let (v, h) = map.next_value_seed(self.0)?;
             let k = match k {
                 Node::Str(s) => s,
                 other => {
@@ -385,7 +457,7 @@ impl<'de> Visitor<'de> for NodeVisitor<'_> {
             if height > MAX_DEPTH {
                 return Err(too_deep());
             }
-            self.0.take(parts - 1)?;
+            self.0.budget.take(parts - 1)?;
             insert_dotted(&mut out, &k, v).map_err(de::Error::custom)?;
         }
         Ok((Node::Map(out), height))
@@ -394,14 +466,19 @@ impl<'de> Visitor<'de> for NodeVisitor<'_> {
     // A value with a custom YAML tag (`!foo x`): Go's parser keeps the value, so does eprgen.
     fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(Node, usize), A::Error> {
         let (_tag, variant) = data.variant::<String>()?;
-        de::VariantAccess::newtype_variant_seed(variant, NodeSeed(self.0))
+        de::VariantAccess::newtype_variant_seed(variant, self.0.verbatim())
     }
 }
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
         let budget = Budget::new();
-        NodeSeed(&budget).deserialize(d).map(|(n, _)| n)
+        NodeSeed {
+            budget: &budget,
+            src: None,
+        }
+        .deserialize(d)
+        .map(|(n, _)| n)
     }
 }
 
@@ -413,7 +490,11 @@ impl<'de> Deserialize<'de> for NodeMap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NodeMap, D::Error> {
         // deserialize_map refuses anything but a map (or null) with the key path.
         let budget = Budget::new();
-        match d.deserialize_map(NodeVisitor(&budget))?.0 {
+        let seed = NodeSeed {
+            budget: &budget,
+            src: None,
+        };
+        match d.deserialize_map(NodeVisitor(seed))?.0 {
             Node::Map(m) => Ok(NodeMap(m)),
             _ => Ok(NodeMap::default()),
         }
@@ -498,14 +579,12 @@ impl<'a> NodeDe<'a> {
     }
 }
 
-/// go-ucfg's string-to-bool: Go's `strconv.ParseBool`, plus YAML 1.1's words, which Go's YAML
-/// parser reads as booleans before go-ucfg sees them (`multiple: yes`).
+/// go-ucfg's string-to-bool, Go's `strconv.ParseBool`. YAML 1.1's words (`multiple: yes`) are
+/// booleans already when plain ([`parse_yaml`]); quoted (`'yes'`), go-ucfg refuses them.
 fn parse_bool_like(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
         _ => None,
     }
 }
@@ -1079,11 +1158,11 @@ mod tests {
         assert_eq!(m.name, "true");
         assert_eq!(m.description, "1e+06");
         assert_eq!(m.format_version, "-3");
-        let m = pkg("categories: web\npolicy_templates:\n  - multiple: 'false'\n  - multiple: yes\n  - multiple: ~\n")
+        let m = pkg("categories: web\npolicy_templates:\n  - multiple: 'false'\n  - multiple: yes\n  - multiple: ~\n  - multiple: 'T'\n")
             .unwrap();
         assert_eq!(m.categories, Some(vec!["web".to_string()]));
         let mult: Vec<_> = m.policy_templates.iter().map(|p| p.multiple).collect();
-        assert_eq!(mult, [Some(false), Some(true), None]);
+        assert_eq!(mult, [Some(false), Some(true), None, Some(true)]);
         let m = pkg("categories: [5, true]\n").unwrap();
         assert_eq!(
             m.categories,
@@ -1114,6 +1193,11 @@ mod tests {
             pkg("policy_templates:\n  - multiple: maybe\n").unwrap_err(),
             "policy_templates.0.multiple: expected a boolean, found the string \"maybe\""
         );
+        // Quoted, a YAML 1.1 word is a string, which go-ucfg's strconv.ParseBool refuses.
+        assert_eq!(
+            pkg("policy_templates:\n  - multiple: 'yes'\n").unwrap_err(),
+            "policy_templates.0.multiple: expected a boolean, found the string \"yes\""
+        );
         assert_eq!(
             pkg("owner: x").unwrap_err(),
             "owner: expected a map, found a string"
@@ -1141,6 +1225,65 @@ mod tests {
         let m = pkg("elasticsearch: {}\nsource: ~\n").unwrap();
         assert!(m.elasticsearch.is_some());
         assert!(m.source.is_none());
+    }
+
+    /// Plain scalars follow YAML 1.1 as Go's yaml.v2 reads them; quoted, block and tagged
+    /// scalars, and map keys, keep their text.
+    #[test]
+    fn plain_scalars_follow_yaml_1_1() {
+        let json = |y: &str| parse_yaml(y).unwrap().to_json().unwrap().to_string();
+        let cases: &[(&str, &str)] = &[
+            ("a: yes", r#"{"a":true}"#),
+            ("a: on", r#"{"a":true}"#),
+            ("a: Off", r#"{"a":false}"#),
+            ("a: n", r#"{"a":false}"#),
+            ("a: 0644", r#"{"a":420}"#),
+            ("a: 1_000", r#"{"a":1000}"#),
+            ("a: 0o644", r#"{"a":420}"#),
+            ("a: 0X1F", r#"{"a":31}"#),
+            ("a: 08", r#"{"a":8.0}"#),
+            ("a: 1:30", r#"{"a":"1:30"}"#),
+            ("a: ~", r#"{"a":null}"#),
+            // Quoted, block and tagged scalars are strings.
+            ("a: 'yes'", r#"{"a":"yes"}"#),
+            ("a: \"on\"", r#"{"a":"on"}"#),
+            ("a: '0644'", r#"{"a":"0644"}"#),
+            ("a: \"1_000\"", r#"{"a":"1_000"}"#),
+            ("a: |\n  yes\n", r#"{"a":"yes\n"}"#),
+            ("a: >-\n  0644\n", r#"{"a":"0644"}"#),
+            ("a: !!str yes", r#"{"a":"yes"}"#),
+            ("a: &x !!str 0644\nb: *x", r#"{"a":"0644","b":"0644"}"#),
+            ("a: !custom yes", r#"{"a":"yes"}"#),
+            // Anchors, aliases, sequences and flow style.
+            ("a: &x yes\nb: *x", r#"{"a":true,"b":true}"#),
+            ("- yes\n- 'no'\n- NO\n- 0_644", r#"[true,"no",false,420]"#),
+            (
+                "{a: [on, \"on\", 'off', off], b: {c: y}}",
+                r#"{"a":[true,"on","off",false],"b":{"c":true}}"#,
+            ),
+            ("[&a 1_0, *a, !!str 1_0]", r#"[10,10,"1_0"]"#),
+            // Keys keep their text (a bool key would make go-ucfg refuse the file).
+            ("yes: 1\n0644: on", r#"{"0644":true,"yes":1}"#),
+            // Multi-line plain scalars are folded into text with a space.
+            ("a: 1\n  2", r#"{"a":"1 2"}"#),
+        ];
+        for (y, want) in cases {
+            assert_eq!(json(y), *want, "{y:?}");
+        }
+        // Typed fields see the resolved value, as go-ucfg does: a string field gets Go's %v.
+        let m = pkg("version: 0644\ntitle: yes\ndescription: '0644'\n").unwrap();
+        assert_eq!(m.version, "420");
+        assert_eq!(m.title.as_deref(), Some("true"));
+        assert_eq!(m.description, "0644");
+        // A var default in a manifest.
+        let m = pkg("vars:\n  - name: a\n    default: on\n  - name: b\n    default: 0644\n  - name: c\n    default: [1_000, 'yes']\n")
+            .unwrap();
+        let defaults: Vec<_> = m
+            .vars
+            .iter()
+            .map(|v| v.default.as_ref().unwrap().to_json().unwrap().to_string())
+            .collect();
+        assert_eq!(defaults, ["true", "420", r#"[1000,"yes"]"#]);
     }
 
     #[test]

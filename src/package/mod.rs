@@ -11,6 +11,7 @@ pub mod fs;
 pub mod gojson;
 pub mod json;
 pub mod manifest;
+mod yaml11;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
