@@ -47,7 +47,7 @@
 //!   signature, FIFO in a package)
 //!
 //! Plus `--skip-invalid` (builds without them, lists them, exits 0), "every problem is
-//! listed in one run", and a catalog with more capabilities than the answer space can list
+//! listed in one run", and a catalog with more capabilities than `--materialize all` can list
 //! (a usage error, exit 2).
 
 mod harness;
@@ -946,17 +946,18 @@ fn skip_invalid_builds_without_them_and_lists_them() {
     );
 }
 
-/// More distinct capabilities than the answer space can list as subsets: a usage error (exit 2)
-/// that says why, and the previous tree stays as it was.
+/// More distinct capabilities than an exhaustive answer space can list as subsets: the default
+/// client profile composes those answers (no limit), `--materialize all` is a usage error
+/// (exit 2) that says why, and the previous tree stays as it was.
 #[test]
-fn too_many_capabilities_are_refused_and_the_tree_is_kept() {
+fn many_capabilities_compose_and_refuse_only_materialize_all() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     good_package(&src, "good", "1.0.0");
     let out = t.path().join("o/public");
     build_ok(&[&src], &out, &[]);
     let before = snapshot(&t.path().join("o"));
-    for i in 0..13 {
+    for i in 0..40 {
         let name = format!("cap{i}");
         let dir = good_package(&src, &name, "1.0.0");
         fs::write(
@@ -969,12 +970,29 @@ fn too_many_capabilities_are_refused_and_the_tree_is_kept() {
         )
         .unwrap();
     }
-    let o = run(&strs(&build_args(&[&src], &out, &[])));
+    let mut args = build_args(&[&src], &out, &[]);
+    args.extend(["--materialize".to_string(), "all".to_string()]);
+    let o = run(&strs(&args));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("13 distinct capabilities") && stderr.contains("at most 12"),
+        stderr.contains("40 distinct capabilities") && stderr.contains("--materialize all"),
         "{stderr}"
     );
     assert_same_tree(&before, &snapshot(&t.path().join("o")));
+
+    build_ok(&[&src], &out, &[]);
+    let tree = eprgen::serve::Tree::load(&fs::canonicalize(&out).unwrap()).unwrap();
+    let q = "capabilities=c3,c17,c39,nope";
+    let outcome = eprgen::serve::resolve(&tree, "/search", Some(q));
+    let eprgen::serve::Outcome::Compose(ep, q) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let body = tree.compose(ep, &q).expect("composed");
+    let names: Vec<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&body)
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["cap17", "cap3", "cap39", "good"]);
 }
