@@ -19,7 +19,12 @@ pub struct FileMeta {
     pub content_type: String,
     pub cache_control: String,
     /// Unix seconds of the build that first wrote this path with these bytes (Last-Modified).
+    /// A precompressed sibling has its identity file's time.
     pub modified: u64,
+    /// Set on a precompressed sibling (`<file>.gz`, `<file>.br`): `gzip` or `br`. Its
+    /// Content-Type and Cache-Control are the identity file's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content_encoding: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +56,10 @@ pub struct Manifest {
     /// package's identity and content): equal keys mean equal route tables and answers.
     #[serde(default)]
     pub plan_key: String,
+    /// How the precompressed siblings were made (`render::compress::SETTINGS`); absent in a
+    /// tree without siblings.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compression: Option<String>,
     pub packages: BTreeMap<String, PackageMeta>,
     pub files: BTreeMap<RelPath, FileMeta>,
 }
