@@ -85,3 +85,23 @@ impl Manifest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_without_siblings_still_load() {
+        let old = r#"{"format":1,"generator":"eprgen 0.1.0","options_hash":"x","packages":{},
+            "files":{"a.json":{"size":1,"blake3":"b","content_type":"application/json",
+            "cache_control":"max-age=600, public","modified":5}}}"#;
+        let m: Manifest = serde_json::from_str(old).unwrap();
+        assert_eq!(m.compression, None);
+        let f = &m.files[&RelPath::new("a.json").unwrap()];
+        assert_eq!(f.content_encoding, None);
+        // Written back, an identity file still has no `content_encoding` key.
+        assert!(!String::from_utf8(m.to_bytes())
+            .unwrap()
+            .contains("content_encoding"));
+    }
+}
