@@ -26,7 +26,7 @@ FROM debian:${DEBIAN_RELEASE}-slim
 ARG BUILD_ID
 ARG STACK_VERSION=""
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nginx libnginx-mod-http-js \
+ && apt-get install -y --no-install-recommends nginx libnginx-mod-http-js libnginx-mod-http-brotli-static \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/default \
  && ln -sf /dev/stdout /var/log/nginx/access.log \
  && ln -sf /dev/stderr /var/log/nginx/error.log

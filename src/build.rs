@@ -18,6 +18,7 @@ use crate::plan::compose::INDEX;
 use crate::plan::routes::{answer_path, PackageRoute, RouteTable, ROUTES};
 use crate::plan::{self, constraint::Constraint};
 use crate::read::{self, Root, Stage};
+use crate::render::compress::{self, Earlier, Sibling};
 use crate::render::headers::{self, CacheKind, CacheTimes};
 use crate::render::zip::write_package_zip;
 use crate::write::manifest::{FileMeta, Manifest, PackageMeta};
@@ -810,16 +811,26 @@ pub fn build(
         rendered.iter_mut().partition(|r| r.source == "zip");
     package::propagate_deprecation(zips.iter_mut().map(|r| &mut r.package));
     package::propagate_deprecation(dirs.iter_mut().map(|r| &mut r.package));
-    let infos: Vec<Result<(RelPath, Written)>> = rendered
+    let earlier = previous.as_ref().map(|p| Earlier {
+        dir: &p.dir,
+        manifest: &p.manifest,
+    });
+    // Precompressed siblings (`.gz`, `.br`) of every package JSON and answer.
+    let mut siblings: Vec<Sibling> = Vec::new();
+    let infos: Vec<Result<(RelPath, Written, Vec<Sibling>)>> = rendered
         .par_iter()
         .map(|r| {
             let info = rel(r.route.info.clone())?;
             let body = gojson::to_go_pretty(&r.package.info_json());
-            Ok((info.clone(), staging.write(&info, body.as_bytes())?))
+            let w = staging.write(&info, body.as_bytes())?;
+            let sib =
+                compress::write_siblings(&staging, earlier, &info, &w, Some(body.as_bytes()))?;
+            Ok((info, w, sib))
         })
         .collect();
     for (r, w) in rendered.iter_mut().zip(infos) {
-        let (info, w) = w?;
+        let (info, w, sib) = w?;
+        siblings.extend(sib);
         r.files
             .push((info, w, headers::JSON.to_string(), CacheKind::Index));
     }
@@ -861,6 +872,12 @@ pub fn build(
                 )));
             }
             answer_files = files;
+            let written: Vec<(RelPath, Written)> = answer_files
+                .iter()
+                .filter(|(r, _, _, _)| r.as_str() != INDEX)
+                .map(|(r, w, _, _)| (r.clone(), w.clone()))
+                .collect();
+            siblings.extend(compress::write_siblings_of(&staging, earlier, &written)?);
             tracing::info!("answer space unchanged: reused from the previous build");
             space
         }
@@ -885,13 +902,16 @@ pub fn build(
                     "--materialize all: estimated {total} bytes of answers (budget {budget})"
                 );
             }
+            let mut batch = compress::Batch::new(&staging, earlier);
             let mut sink = |hash: &str, body: &[u8], kind: CacheKind| -> Result<()> {
                 let r = rel(answer_path(hash))?;
                 let w = staging.write(&r, body)?;
+                batch.add(&r, &w, body)?;
                 answer_files.push((r, w, headers::JSON.to_string(), kind));
                 Ok(())
             };
             let planned = plan::plan(&entries, &opts.profile, &mut sink)?;
+            siblings.extend(batch.finish()?);
             if let Some(index) = &planned.index {
                 let r = rel(INDEX)?;
                 let mut bytes = serde_json::to_vec(index).expect("index serializes");
@@ -1002,8 +1022,14 @@ pub fn build(
                 content_type: ct.clone(),
                 cache_control: opts.cache.header(*kind),
                 modified,
+                content_encoding: None,
             },
         );
+    }
+    for s in &siblings {
+        let meta = compress::sibling_meta(&manifest_files[&s.of], s);
+        total += meta.size;
+        manifest_files.insert(s.path.clone(), meta);
     }
     // Web servers send a file's mtime as Last-Modified: make it the manifest's time (one call
     // per content, since equal contents share one inode).
@@ -1037,6 +1063,7 @@ pub fn build(
         kibana_version: opts.kibana_version.clone(),
         options_hash,
         plan_key,
+        compression: Some(compress::SETTINGS.to_string()),
         packages: packages_meta,
         files: manifest_files,
     };

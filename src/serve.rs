@@ -29,6 +29,7 @@ use crate::plan::compose::{AnswerIndex, Composer};
 use crate::plan::routes::{answer_path, RouteTable, ROUTES};
 use crate::plan::space::{RouteError, Routed, Router};
 use crate::plan::Endpoint;
+use crate::render::compress::Encoding;
 use crate::render::headers::{NO_STORE, TEXT};
 use crate::write::manifest::{FileMeta, Manifest};
 
@@ -46,7 +47,10 @@ const SMALL_FILE: u64 = 1024 * 1024;
 #[derive(Debug)]
 pub struct Tree {
     pub dir: PathBuf,
+    /// Every file a request can name (precompressed siblings are not among them).
     pub files: HashMap<String, FileMeta>,
+    /// The precompressed siblings of a file (`<file>.gz`, `<file>.br`), by the file's path.
+    pub siblings: HashMap<String, Vec<(Encoding, String, FileMeta)>>,
     pub routes: RouteTable,
     pub search: Router,
     pub categories: Router,
@@ -136,11 +140,28 @@ impl Tree {
             path: rp.clone(),
             reason: format!("route table is not valid: {e}"),
         })?;
-        let files: HashMap<String, FileMeta> = manifest
-            .files
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_string(), v))
-            .collect();
+        let mut files: HashMap<String, FileMeta> = HashMap::new();
+        let mut encoded = Vec::new();
+        for (k, v) in manifest.files {
+            match v.content_encoding.as_deref().and_then(Encoding::from_token) {
+                Some(e) => encoded.push((e, k.as_str().to_string(), v)),
+                None => {
+                    files.insert(k.as_str().to_string(), v);
+                }
+            }
+        }
+        // A sibling belongs to the file its name extends (an unknown coding is just not served).
+        let mut siblings: HashMap<String, Vec<(Encoding, String, FileMeta)>> = HashMap::new();
+        for (e, path, meta) in encoded {
+            if let Some(of) = path.strip_suffix(e.suffix()) {
+                if files.contains_key(of) {
+                    siblings
+                        .entry(of.to_string())
+                        .or_default()
+                        .push((e, path, meta));
+                }
+            }
+        }
         let search = Router::new(routes.search.clone());
         let categories = Router::new(routes.categories.clone());
         let composer = match &routes.composed {
@@ -165,6 +186,7 @@ impl Tree {
         Ok(Tree {
             dir: dir.to_path_buf(),
             files,
+            siblings,
             routes,
             search,
             categories,
@@ -461,6 +483,101 @@ fn parse_range(h: Option<&str>, size: u64) -> std::result::Result<Option<(u64, u
     Ok(Some(range))
 }
 
+/// A qvalue (RFC 9110 §12.4.2) in thousandths, or None when it is not one.
+fn parse_q(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac_n: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(frac_n),
+        "1" if frac_n == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// The content coding to send, from the request's `Accept-Encoding` (all its lines joined)
+/// and the codings a file has siblings in; `None` is the identity bytes.
+///
+/// RFC 9110 §12.5.3: no header at all → identity (what EPR sends); an empty one → identity; a
+/// coding is acceptable when listed (or matched by `*`) with q > 0 (`x-gzip` is `gzip`); the
+/// highest q wins, `br` before `gzip` on equal q, and a coding before identity on equal q.
+/// Identity is acceptable unless `identity;q=0` (or `*;q=0` without an `identity` entry);
+/// when nothing listed is acceptable the header is disregarded and identity sent. An element
+/// with a malformed qvalue is ignored; the first entry for a coding counts.
+pub fn negotiate(accept: Option<&str>, available: &[Encoding]) -> Option<Encoding> {
+    let accept = accept?;
+    let (mut star, mut identity) = (None, None);
+    let mut listed: Vec<(Encoding, u16)> = Vec::new();
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        if coding.is_empty() {
+            continue;
+        }
+        let mut q = Some(1000);
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("q") {
+                    q = parse_q(v.trim());
+                }
+            }
+        }
+        let Some(q) = q else { continue };
+        let enc = match coding.as_str() {
+            "*" => {
+                star.get_or_insert(q);
+                continue;
+            }
+            "identity" => {
+                identity.get_or_insert(q);
+                continue;
+            }
+            "x-gzip" => Encoding::Gzip,
+            c => match Encoding::from_token(c) {
+                Some(e) => e,
+                None => continue,
+            },
+        };
+        if !listed.iter().any(|(e, _)| *e == enc) {
+            listed.push((enc, q));
+        }
+    }
+    let q_of = |e: Encoding| {
+        listed
+            .iter()
+            .find(|(x, _)| *x == e)
+            .map(|(_, q)| *q)
+            .or(star)
+            .unwrap_or(0)
+    };
+    let best = available
+        .iter()
+        .map(|e| (q_of(*e), *e == Encoding::Br, *e))
+        .filter(|(q, _, _)| *q > 0)
+        .max()?;
+    // Identity not named: acceptable, below every listed coding.
+    let identity_q = identity.or(star).unwrap_or(1);
+    (best.0 >= identity_q).then_some(best.2)
+}
+
+/// Every `Accept-Encoding` line of a request, joined as one list.
+fn accept_encoding(req: &Request<hyper::body::Incoming>) -> Option<String> {
+    let mut lines = req.headers().get_all(header::ACCEPT_ENCODING).iter();
+    let first = lines.next()?;
+    let mut s = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    for l in lines {
+        s.push(',');
+        s.push_str(&String::from_utf8_lossy(l.as_bytes()));
+    }
+    Some(s)
+}
+
+/// A file, or (for an answer or package JSON with precompressed siblings) the sibling the
+/// request's Accept-Encoding picks, sent with `Content-Encoding` and whole: a Range is only
+/// honoured on the identity bytes. Every response of a file with siblings (identity, 304 and
+/// 416 too) carries `Vary: Accept-Encoding`.
 async fn file_response(
     tree: &Tree,
     rel: &str,
@@ -470,13 +587,37 @@ async fn file_response(
     let Some(meta) = tree.files.get(rel) else {
         return error_response(404, "404 page not found", None, false);
     };
-    let path = tree.dir.join(rel);
+    let siblings = tree.siblings.get(rel);
+    let encoded = siblings.and_then(|s| {
+        let codings: Vec<Encoding> = s.iter().map(|(e, _, _)| *e).collect();
+        let e = negotiate(accept_encoding(req).as_deref(), &codings)?;
+        s.iter().find(|(x, _, _)| *x == e)
+    });
+    // What the body is made of: the identity file or the chosen sibling.
+    let (body_rel, body_meta) = match encoded {
+        Some((_, p, m)) => (p.as_str(), m),
+        None => (rel, meta),
+    };
+    let path = tree.dir.join(body_rel);
+    let vary = |mut r: Response<Body>| {
+        if siblings.is_some() {
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+        r
+    };
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, meta.content_type.as_str())
         .header(header::CACHE_CONTROL, meta.cache_control.as_str())
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .header(header::LAST_MODIFIED, http_date(meta.modified))
         .header(header::ACCEPT_RANGES, "bytes");
+    if let Some((e, _, _)) = encoded {
+        builder = builder.header(header::CONTENT_ENCODING, e.token());
+    }
+    if siblings.is_some() {
+        builder = builder.header(header::VARY, "Accept-Encoding");
+    }
     // If-Modified-Since: 304 unless the file is newer than the date (seconds precision).
     if let Some(ims) = req
         .headers()
@@ -504,16 +645,19 @@ async fn file_response(
                     header::LAST_MODIFIED,
                     HeaderValue::from_str(&http_date(meta.modified)).expect("ascii"),
                 );
-                return r;
+                return vary(r);
             }
         }
     }
-    let range = match parse_range(
-        req.headers()
+    // An encoded body is sent whole: a byte range of it would not be one of the file.
+    let range_header = match encoded {
+        Some(_) => None,
+        None => req
+            .headers()
             .get(header::RANGE)
             .and_then(|v| v.to_str().ok()),
-        meta.size,
-    ) {
+    };
+    let range = match parse_range(range_header, meta.size) {
         Ok(r) => r,
         Err(()) => {
             let mut r = error_response(416, "invalid range: failed to overlap", None, true);
@@ -521,7 +665,7 @@ async fn file_response(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes */{}", meta.size)).expect("ascii"),
             );
-            return r;
+            return vary(r);
         }
     };
     let (start, len, status) = match range {
@@ -532,14 +676,14 @@ async fn file_response(
             );
             (a, b - a + 1, StatusCode::PARTIAL_CONTENT)
         }
-        None => (0, meta.size, StatusCode::OK),
+        None => (0, body_meta.size, StatusCode::OK),
     };
     builder = builder.status(status).header(header::CONTENT_LENGTH, len);
     if head {
         return builder.body(full(Bytes::new())).expect("valid response");
     }
-    let body = if meta.size <= SMALL_FILE {
-        match tree.small_file(rel, meta.size) {
+    let body = if body_meta.size <= SMALL_FILE {
+        match tree.small_file(body_rel, body_meta.size) {
             Ok(b) => full(b.slice(start as usize..(start + len) as usize)),
             Err(_) => return error_response(500, "internal server error", None, false),
         }
@@ -808,6 +952,66 @@ mod tests {
             decode_path("/package/a/1.0.0/").as_deref(),
             Some("/package/a/1.0.0/")
         );
+    }
+
+    #[test]
+    fn accept_encoding_negotiation() {
+        use Encoding::{Br, Gzip};
+        let both = [Gzip, Br];
+        let n = |h: Option<&str>| negotiate(h, &both);
+        // No header: EPR's identity bytes. An empty one: no coding wanted.
+        assert_eq!(n(None), None);
+        assert_eq!(n(Some("")), None);
+        assert_eq!(n(Some("gzip")), Some(Gzip));
+        assert_eq!(n(Some("br")), Some(Br));
+        assert_eq!(n(Some("GZIP")), Some(Gzip));
+        assert_eq!(n(Some("x-gzip")), Some(Gzip));
+        // Equal q: br first; otherwise the higher q.
+        assert_eq!(n(Some("gzip, deflate, br")), Some(Br));
+        assert_eq!(n(Some("gzip;q=1.0, br;q=1")), Some(Br));
+        assert_eq!(n(Some("gzip;q=1, br;q=0.9")), Some(Gzip));
+        assert_eq!(n(Some("br;q=0.001, gzip;q=0.002")), Some(Gzip));
+        assert_eq!(n(Some("gzip ; q=0.5 , br ; Q=0.4")), Some(Gzip));
+        // q=0 refuses a coding.
+        assert_eq!(n(Some("gzip;q=0, br;q=0")), None);
+        assert_eq!(n(Some("br;q=0, gzip")), Some(Gzip));
+        assert_eq!(n(Some("gzip;q=0.000")), None);
+        // `*` stands for every coding not listed.
+        assert_eq!(n(Some("*")), Some(Br));
+        assert_eq!(n(Some("br;q=0, *")), Some(Gzip));
+        assert_eq!(n(Some("*;q=0")), None);
+        assert_eq!(n(Some("gzip, *;q=0")), Some(Gzip));
+        // Identity: preferred only when asked for with a higher q; excluding it does not
+        // make an unavailable coding appear (the header is then disregarded).
+        assert_eq!(n(Some("identity")), None);
+        assert_eq!(n(Some("identity, gzip")), Some(Gzip));
+        assert_eq!(n(Some("identity;q=1, gzip;q=0.5")), None);
+        assert_eq!(n(Some("identity;q=0, gzip;q=0.1")), Some(Gzip));
+        assert_eq!(n(Some("identity;q=0")), None);
+        assert_eq!(n(Some("deflate, compress")), None);
+        assert_eq!(negotiate(Some("br"), &[Gzip]), None);
+        assert_eq!(negotiate(Some("gzip, br"), &[Gzip]), Some(Gzip));
+        assert_eq!(negotiate(Some("gzip"), &[]), None);
+        // Malformed qvalues drop their element; the first entry for a coding counts.
+        assert_eq!(n(Some("gzip;q=2")), None);
+        assert_eq!(n(Some("gzip;q=0.0001")), None);
+        assert_eq!(n(Some("gzip;q=abc, br;q=0.5")), Some(Br));
+        assert_eq!(n(Some("gzip;q=0, gzip")), None);
+        assert_eq!(n(Some(" , ,gzip,")), Some(Gzip));
+        assert_eq!(n(Some("gzip;level=9")), Some(Gzip));
+    }
+
+    #[test]
+    fn qvalues() {
+        assert_eq!(parse_q("1"), Some(1000));
+        assert_eq!(parse_q("1.000"), Some(1000));
+        assert_eq!(parse_q("0.5"), Some(500));
+        assert_eq!(parse_q("0.05"), Some(50));
+        assert_eq!(parse_q("0"), Some(0));
+        assert_eq!(parse_q("0."), Some(0));
+        for bad in ["1.5", "2", "-0", "0.1234", ".5", "", "0.a", "01"] {
+            assert_eq!(parse_q(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -105,6 +105,31 @@ fn cloudfront_function_and_s3_metadata_pass_the_conformance_kit() {
         "aws s3 cp --content-type 'text/yaml; charset=UTF-8' --cache-control 'max-age=600, public' "
     ));
     assert!(shell.contains("| aws s3 cp --content-type 'text/plain; charset=utf-8'"));
+    // Precompressed siblings are objects with their identity file's headers and a
+    // Content-Encoding.
+    let info = "package/example/1.0.0/index.json";
+    let of = |key: &str| {
+        objects
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["key"] == key)
+            .unwrap_or_else(|| panic!("no object {key}"))
+            .clone()
+    };
+    let identity = of(info);
+    assert_eq!(identity.get("content_encoding"), None);
+    for (suffix, encoding) in [(".gz", "gzip"), (".br", "br")] {
+        let o = of(&format!("{info}{suffix}"));
+        assert_eq!(o["content_encoding"], encoding);
+        assert_eq!(o["content_type"], identity["content_type"]);
+        assert_eq!(o["cache_control"], identity["cache_control"]);
+        let line = format!(
+            "--content-encoding '{encoding}' '{}{suffix}'",
+            identity["file"].as_str().unwrap()
+        );
+        assert!(shell.contains(&line), "{line}");
+    }
 
     // The fallback origin: `eprgen serve` on the same tree composes what has no file.
     let fallback = Server::start(&out);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const JS_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_js_module.so";
+const BROTLI_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so";
 
 fn nginx_bin() -> PathBuf {
     for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
@@ -44,6 +45,10 @@ impl Nginx {
             Path::new(JS_MODULE).exists(),
             "njs not found: apt-get install libnginx-mod-http-js"
         );
+        assert!(
+            Path::new(BROTLI_MODULE).exists(),
+            "ngx_brotli static not found: apt-get install libnginx-mod-http-brotli-static"
+        );
         std::fs::create_dir_all(prefix).unwrap();
         let port = free_port();
         let js = prefix.join("eprgen-router.js");
@@ -62,7 +67,7 @@ impl Nginx {
         let p = prefix.display();
         let main = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {p}/nginx.pid;\n\
-             error_log {p}/error.log warn;\nload_module {JS_MODULE};\n\
+             error_log {p}/error.log warn;\nload_module {JS_MODULE};\nload_module {BROTLI_MODULE};\n\
              events {{ worker_connections 512; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  \
              fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  \
@@ -178,6 +183,8 @@ fn parity_cases() -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         "/nope",
         "/_eprgen/file",
         "/_eprgen/range",
+        "/_eprgen/encoded",
+        "/package/example/1.0.0/index.json.gz",
         "/_eprgen/routes.json",
     ]
     .into_iter()
@@ -208,6 +215,23 @@ fn parity_cases() -> Vec<(String, Vec<(&'static str, &'static str)>)> {
         "/epr/example/example-1.0.1.zip".into(),
         vec![("Range", "bytes=100-2000")],
     ));
+    // Precompressed siblings: the same sibling (or the identity bytes) as serve, whole.
+    for path in ["/search", "/package/example/1.0.0/"] {
+        for h in [
+            vec![("Accept-Encoding", "gzip")],
+            vec![("Accept-Encoding", "br")],
+            vec![("Accept-Encoding", "gzip, deflate, br")],
+            vec![("Accept-Encoding", "gzip;q=0, br;q=0")],
+            vec![("Accept-Encoding", "identity")],
+            vec![("Accept-Encoding", "gzip"), ("Range", "bytes=0-5")],
+            vec![("Range", "bytes=0-5")],
+            vec![("Range", "bytes=+0-5")],
+            vec![("Range", "bytes=99999-")],
+            vec![("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT")],
+        ] {
+            cases.push((path.to_string(), h));
+        }
+    }
     cases
 }
 
@@ -255,8 +279,24 @@ fn nginx_passes_the_conformance_kit_and_answers_like_serve() {
             "after a rebuild, nginx and serve differ on {path} {headers:?}"
         );
     }
-    let (status, h, _) = http_get(&nginx.base, "/search", &[]);
+    // nginx sends the gzip sibling of an answer to a client that accepts gzip (gzip_static),
+    // and the identity bytes without Accept-Encoding.
+    let (status, h, plain) = http_get(&nginx.base, "/search", &[]);
     assert_eq!(status, 200);
+    assert!(
+        h.contains(&("vary".into(), "Accept-Encoding".into())),
+        "{h:?}"
+    );
+    assert!(!h.iter().any(|(k, _)| k == "content-encoding"), "{h:?}");
+    let (status, hz, gz) = http_get(&nginx.base, "/search", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(status, 200);
+    assert!(
+        hz.contains(&("content-encoding".into(), "gzip".into())),
+        "{hz:?}"
+    );
+    let unzipped =
+        eprgen::render::compress::decode(eprgen::render::compress::Encoding::Gzip, &gz).unwrap();
+    assert_eq!(unzipped, plain);
     assert!(
         h.contains(&("cache-control".into(), "max-age=60, public".into())),
         "{h:?}"

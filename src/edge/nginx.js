@@ -119,7 +119,16 @@ function table(r) {
         dir: dir,
         path: function (p) { return own(routes.paths, p); },
         pkg: function (n, v) { return own(own(routes.packages, n), v); },
-        file: function (rel) { return own(files, rel) || null; },
+        // Precompressed siblings are not files a request can name (as in eprgen serve).
+        file: function (rel) {
+            var m = own(files, rel);
+            return m && !m.content_encoding ? m : null;
+        },
+        // Whether `rel` has precompressed siblings (`rel.gz`, `rel.br`).
+        encoded: function (rel) {
+            var m = own(files, rel + '.gz');
+            return !!(m && m.content_encoding === 'gzip');
+        },
         route: function (ep, q) { return route(routes[ep], ep, q); },
         composed: routes.composed,
         index: index
@@ -152,10 +161,35 @@ function sendSlice(r, path, range, size) {
     r.finish();
 }
 
+// Whether nginx's gzip_static / brotli_static send a sibling for this Accept-Encoding: the
+// token at the start or after ',' or ' ', then only spaces up to ',' or the end, or a q
+// other than 0 (ngx_http_gzip_accept_encoding, which ngx_brotli copies).
+function nginxAccepts(ae, token) {
+    var i = -1, s = ae.toLowerCase();
+    for (;;) {
+        i = s.indexOf(token, i + 1);
+        if (i < 0) return false;
+        if (i === 0 || s[i - 1] === ',' || s[i - 1] === ' ') break;
+    }
+    var m = /^ *(,|$|;)/.exec(s.slice(i + token.length));
+    if (!m) return false;
+    if (m[1] !== ';') return true;
+    // Only `q=`, a qvalue of 0 < q <= 1 (ngx_http_gzip_quantity), may follow.
+    var q = /^ *q=([01])(?:\.([0-9]{0,3}))?(?:[, ]|$)/.exec(s.slice(i + token.length + m[0].length));
+    if (!q) return false;
+    var frac = /[1-9]/.test(q[2] || '');
+    return q[1] === '1' ? !frac : frac;
+}
+
 function sendFile(r, t, rel) {
     var m = t.file(rel);
     if (!m) return error(r, 404, NOT_FOUND, null, false);
     var modified = httpDate(m.modified);
+    // A file with siblings varies by Accept-Encoding; when nginx will send a sibling, the
+    // Range is ignored (the whole encoded body is sent), as eprgen serve does.
+    var siblings = t.encoded(rel), ae = r.headersIn['Accept-Encoding'];
+    var encoded = siblings && ae !== undefined && (nginxAccepts(ae, 'br') || nginxAccepts(ae, 'gzip'));
+    if (siblings) r.headersOut.Vary = 'Accept-Encoding';
     var ims = r.headersIn['If-Modified-Since'];
     if (ims !== undefined && r.headersIn['If-None-Match'] === undefined) {
         var since = parseHttpDate(ims);
@@ -169,7 +203,7 @@ function sendFile(r, t, rel) {
             return r.finish();
         }
     }
-    var range = parseRange(r.headersIn.Range, m.size);
+    var range = encoded ? null : parseRange(r.headersIn.Range, m.size);
     if (range === false) {
         r.headersOut['Content-Range'] = 'bytes */' + m.size;
         return error(r, 416, 'invalid range: failed to overlap', null, true);
@@ -182,12 +216,17 @@ function sendFile(r, t, rel) {
         r.headersOut['Accept-Ranges'] = 'bytes';
         return sendSlice(r, t.dir + '/' + rel, range, m.size);
     }
-    // nginx sends the file (and the range): see the two internal locations of the server block.
+    // nginx sends the file (and the range): see the internal locations of the server block.
     r.variables.eprgen_file = t.dir + '/' + rel;
     r.variables.eprgen_cache = m.cache_control;
     r.variables.eprgen_modified = modified;
     r.variables.eprgen_cors = '*';
     r.variables.eprgen_ranges = 'bytes';
+    if (siblings && !range) {
+        // gzip_static / brotli_static pick the sibling there, and gzip_vary adds the Vary.
+        delete r.headersOut.Vary;
+        return r.internalRedirect('/_eprgen/encoded');
+    }
     r.internalRedirect(range ? '/_eprgen/range' : '/_eprgen/file');
 }
 

@@ -2,6 +2,12 @@
 //! bucket sends the manifest's Content-Type and Cache-Control (S3 returns them from the
 //! object's metadata), as JSON or as `aws s3 cp` commands.
 //!
+//! The precompressed siblings of answers and package JSON (`<file>.gz`, `<file>.br`) are objects
+//! of their own with their identity file's Content-Type and Cache-Control and a
+//! `Content-Encoding` (`gzip`, `br`), which S3 sends back as it is: a request rewritten to a
+//! sibling's key gets the compressed bytes with the right headers (see the README's CloudFront
+//! section for how a distribution picks them).
+//!
 //! Besides the tree's files it lists the one object the CloudFront setup adds: the body of
 //! EPR's `resource not found` 404, served by the distribution's custom error response for a
 //! missing file of a known package (the function cannot know which files a package has).
@@ -20,6 +26,9 @@ pub struct Object {
     pub key: String,
     pub content_type: String,
     pub cache_control: String,
+    /// `gzip` or `br` for a precompressed sibling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
     /// The file to upload (None for an object eprgen makes up, whose body is `body`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -38,6 +47,7 @@ pub fn objects(root: &std::path::Path) -> Result<Vec<Object>> {
             key: rel.as_str().to_string(),
             content_type: m.content_type.clone(),
             cache_control: m.cache_control.clone(),
+            content_encoding: m.content_encoding.clone(),
             file: Some(built.root.join(rel.as_str()).display().to_string()),
             body: None,
         })
@@ -54,6 +64,7 @@ pub fn objects(root: &std::path::Path) -> Result<Vec<Object>> {
         key: RESOURCE_NOT_FOUND.to_string(),
         content_type: TEXT.to_string(),
         cache_control: cache,
+        content_encoding: None,
         file: None,
         body: Some("resource not found\n".to_string()),
     });
@@ -80,8 +91,12 @@ pub fn shell(objects: &[Object], dest: &str) -> String {
             }
             (None, None) => continue,
         };
+        let encoding = match &o.content_encoding {
+            Some(e) => format!("--content-encoding {} ", sh(e)),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "aws s3 cp --content-type {} --cache-control {} {src} {}\n",
+            "aws s3 cp --content-type {} --cache-control {} {encoding}{src} {}\n",
             sh(&o.content_type),
             sh(&o.cache_control),
             sh(&format!("{dest}/{}", o.key))

@@ -19,7 +19,12 @@ pub struct FileMeta {
     pub content_type: String,
     pub cache_control: String,
     /// Unix seconds of the build that first wrote this path with these bytes (Last-Modified).
+    /// A precompressed sibling has its identity file's time.
     pub modified: u64,
+    /// Set on a precompressed sibling (`<file>.gz`, `<file>.br`): `gzip` or `br`. Its
+    /// Content-Type and Cache-Control are the identity file's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content_encoding: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +56,10 @@ pub struct Manifest {
     /// package's identity and content): equal keys mean equal route tables and answers.
     #[serde(default)]
     pub plan_key: String,
+    /// How the precompressed siblings were made (`render::compress::SETTINGS`); absent in a
+    /// tree without siblings.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compression: Option<String>,
     pub packages: BTreeMap<String, PackageMeta>,
     pub files: BTreeMap<RelPath, FileMeta>,
 }
@@ -74,5 +83,25 @@ impl Manifest {
             path: p.clone(),
             reason: format!("manifest is not valid: {e}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_without_siblings_still_load() {
+        let old = r#"{"format":1,"generator":"eprgen 0.1.0","options_hash":"x","packages":{},
+            "files":{"a.json":{"size":1,"blake3":"b","content_type":"application/json",
+            "cache_control":"max-age=600, public","modified":5}}}"#;
+        let m: Manifest = serde_json::from_str(old).unwrap();
+        assert_eq!(m.compression, None);
+        let f = &m.files[&RelPath::new("a.json").unwrap()];
+        assert_eq!(f.content_encoding, None);
+        // Written back, an identity file still has no `content_encoding` key.
+        assert!(!String::from_utf8(m.to_bytes())
+            .unwrap()
+            .contains("content_encoding"));
     }
 }

@@ -55,6 +55,8 @@ function serveObject(req, res, key, status) {
         'Accept-Ranges': 'bytes',
         'Access-Control-Allow-Origin': '*',
     };
+    // S3 sends an object's Content-Encoding metadata back (the precompressed siblings).
+    if (o.content_encoding) headers['Content-Encoding'] = o.content_encoding;
     const ims = Date.parse(req.headers['if-modified-since'] || '');
     if (status === 200 && !isNaN(ims) && mtime.getTime() <= ims) {
         res.writeHead(304, headers);

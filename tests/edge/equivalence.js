@@ -28,7 +28,10 @@ const index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
 const table = {
     path: (p) => router.own(routes.paths, p),
     pkg: (n, v) => router.own(router.own(routes.packages, n), v),
-    file: (rel) => router.own(files, rel) || null,
+    file: (rel) => {
+        const m = router.own(files, rel);
+        return m && !m.content_encoding ? m : null;
+    },
     route: (ep, q) => router.route(routes[ep], ep, q),
 };
 
