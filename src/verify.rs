@@ -134,7 +134,8 @@ pub fn verify(root: &Path) -> Result<Vec<Problem>> {
                 ("/search", &routes.search),
                 ("/categories", &routes.categories),
             ] {
-                for a in &d.answers {
+                // The empty id is "composed from the index", not a file.
+                for a in d.answers.iter().filter(|a| !a.is_empty()) {
                     need.push((answer_path(a), format!("{ep} answer")));
                 }
                 for (i, n) in d.nodes.iter().enumerate() {
@@ -154,6 +155,9 @@ pub fn verify(root: &Path) -> Result<Vec<Problem>> {
                         }
                     }
                 }
+            }
+            if let Some(c) = &routes.composed {
+                need.push((c.index.clone(), "the composition index".into()));
             }
             for (f, why) in need {
                 if !has(&f) {
