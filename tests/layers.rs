@@ -424,13 +424,32 @@ fn query(rng: &mut Rng, p: &Pools) -> String {
 
 // ---- the test ------------------------------------------------------------------------------
 
-fn first_line(status: u16, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line = text.lines().next().unwrap_or("").chars().take(120);
+/// Status, size and the first line where `got` and `want` differ (the first line if none).
+fn difference(got: (u16, &[u8]), want: (u16, &[u8])) -> String {
+    let (g, w) = (
+        String::from_utf8_lossy(got.1),
+        String::from_utf8_lossy(want.1),
+    );
+    let (gl, wl): (Vec<&str>, Vec<&str>) = (g.lines().collect(), w.lines().collect());
+    let at = (0..gl.len().max(wl.len()))
+        .find(|&i| gl.get(i) != wl.get(i))
+        .unwrap_or(0);
+    let line = |ls: &[&str]| {
+        ls.get(at)
+            .unwrap_or(&"")
+            .chars()
+            .take(120)
+            .collect::<String>()
+    };
     format!(
-        "{status} {} ({} bytes)",
-        line.collect::<String>(),
-        body.len()
+        "line {}:\n  got:  {} ({} bytes) {}\n  want: {} ({} bytes) {}",
+        at + 1,
+        got.0,
+        got.1.len(),
+        line(&gl),
+        want.0,
+        want.1.len(),
+        line(&wl)
     )
 }
 
@@ -506,9 +525,8 @@ fn every_layer_answers_random_queries_as_the_catalog_does() {
             let (status, _, body) = http_get(base, url, &[]);
             if (status, &body) != (want_status, &want) {
                 mismatches.push(format!(
-                    "{layer} {url}\n  got:  {}\n  want: {}",
-                    first_line(status, &body),
-                    first_line(want_status, &want)
+                    "{layer} {url}, {}",
+                    difference((status, &body), (want_status, &want))
                 ));
             }
         }

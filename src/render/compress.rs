@@ -209,6 +209,8 @@ pub struct Batch<'a> {
     pending: Vec<(RelPath, Written, Vec<u8>)>,
     bytes: usize,
     done: Vec<Sibling>,
+    /// Time spent compressing (so the caller can tell it from its own work).
+    spent: std::time::Duration,
 }
 
 const BATCH: usize = 16 * 1024 * 1024;
@@ -221,6 +223,7 @@ impl<'a> Batch<'a> {
             pending: Vec::new(),
             bytes: 0,
             done: Vec::new(),
+            spent: std::time::Duration::ZERO,
         }
     }
 
@@ -236,6 +239,13 @@ impl<'a> Batch<'a> {
     }
 
     fn flush(&mut self) -> Result<()> {
+        let t = std::time::Instant::now();
+        let r = self.flush_pending();
+        self.spent += t.elapsed();
+        r
+    }
+
+    fn flush_pending(&mut self) -> Result<()> {
         let (staging, earlier) = (self.staging, self.earlier);
         let done: Vec<Result<Vec<Sibling>>> = std::mem::take(&mut self.pending)
             .par_iter()
@@ -249,9 +259,10 @@ impl<'a> Batch<'a> {
     }
 
     /// Compress what is left; every sibling written.
-    pub fn finish(mut self) -> Result<Vec<Sibling>> {
+    /// The siblings written, and the time spent compressing them.
+    pub fn finish(mut self) -> Result<(Vec<Sibling>, std::time::Duration)> {
         self.flush()?;
-        Ok(self.done)
+        Ok((self.done, self.spent))
     }
 }
 
