@@ -2,11 +2,11 @@
 //! every dimension (boundary versions and their neighbours, prerelease and lenient forms,
 //! capability subsets, spec ranges, repeated discovery filters, the modes, junk parameters and
 //! bad values) are sent to `eprgen serve` (also at its `/_eprgen/compose/` endpoint), to nginx
-//! + njs with the generated configuration (also at its compose endpoint), and to the CloudFront
-//! harness with serve as the fallback origin. Each answer must be what the catalog computes in
-//! memory (`catalog::search` / `categories`): 200 with the exact bytes, or EPR's 400 message.
-//! Both materialized and composed answers must occur often, so neither path goes untested.
-//! `LAYERS_SEED` replays another sequence; `LAYERS_CASES` sets how many queries.
+//! with njs and the generated configuration (also at its compose endpoint), and to the
+//! CloudFront harness with serve as the fallback origin. Each answer must be what the catalog
+//! computes in memory (`catalog::search` / `categories`): 200 with the exact bytes, or EPR's 400
+//! message. Both materialized and composed answers must occur often, so neither path goes
+//! untested. `LAYERS_SEED` replays another sequence; `LAYERS_CASES` sets how many queries.
 
 mod common;
 
