@@ -374,6 +374,27 @@ impl AnswerIndex {
     }
 }
 
+impl AnswerIndex {
+    /// Entry `i`'s /search item under a `category=` filter (`None`: no filter), as a fragment.
+    pub fn search_fragment(&self, i: usize, category: Option<&str>) -> &str {
+        let e = &self.entries[i];
+        let c = category.and_then(|c| {
+            self.categories
+                .binary_search_by(|x| x.id.as_str().cmp(c))
+                .ok()
+        });
+        let x = match c {
+            Some(c) if e.ch.binary_search(&(c as u32)).is_err() => {
+                e.v.iter()
+                    .find(|(vc, _)| *vc == c as u32)
+                    .map_or(e.x, |(_, x)| *x)
+            }
+            _ => e.x,
+        };
+        &self.fragments[x as usize]
+    }
+}
+
 /// A /categories item with the known title and parent of `id`.
 fn category_count(id: &str, count: u64) -> CategoryCount {
     let known = categories_list::known();
@@ -566,19 +587,9 @@ impl Composer {
             category,
         };
         let picked = search::select_in(&view, &kept, f.experimental, f.all);
-        let ix = &self.index;
         Ok(picked
             .into_iter()
-            .map(|i| {
-                let e = &ix.entries[i];
-                let x = match category {
-                    Some(Some(c)) if e.ch.binary_search(&c).is_err() => {
-                        e.v.iter().find(|(vc, _)| *vc == c).map_or(e.x, |(_, x)| *x)
-                    }
-                    _ => e.x,
-                };
-                ix.fragments[x as usize].as_str()
-            })
+            .map(|i| self.index.search_fragment(i, f.category.as_deref()))
             .collect())
     }
 

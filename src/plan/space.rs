@@ -795,6 +795,8 @@ struct EndpointSpace<'a, 'b, 'c> {
     by_answer: HashMap<(Vec<usize>, String), usize>,
     by_hash: HashMap<String, usize>,
     bodies: &'a mut Bodies<'b, 'c>,
+    /// The items of /search bodies, rendered once per version.
+    index: &'a AnswerIndex,
     /// Every class is materialized (no answer is left to composition).
     exhaustive: bool,
     /// Index of the `all` dimension (/search).
@@ -908,12 +910,12 @@ impl Space for EndpointSpace<'_, '_, '_> {
         }
         let body = match self.ep {
             super::Endpoint::Search => {
-                let items: Vec<serde_json::Value> = key
+                let items: Vec<&str> = key
                     .0
                     .iter()
-                    .map(|&i| search::item(&self.entries[i], &f))
+                    .map(|&i| self.index.search_fragment(i, f.category.as_deref()))
                     .collect();
-                gojson::array_body(&items).into_bytes()
+                super::compose::join_search(&items)
             }
             super::Endpoint::Categories => {
                 let counts = categories::count(self.entries, &key.0, ipt);
@@ -943,6 +945,7 @@ fn diagram(
     cat: &Catalog,
     entries: &[Entry],
     profile: &Profile,
+    index: &AnswerIndex,
     bodies: &mut Bodies<'_, '_>,
 ) -> Diagram {
     let dims: Vec<BuildDim> = names.iter().map(|d| cat.dim(d, &profile.keep(d))).collect();
@@ -958,6 +961,7 @@ fn diagram(
         by_answer: HashMap::new(),
         by_hash: HashMap::new(),
         bodies,
+        index,
         exhaustive: profile.all,
         all: names.iter().position(|n| *n == "all"),
         miss: None,
@@ -1016,12 +1020,21 @@ pub fn plan(
         error: None,
     };
     let t = std::time::Instant::now();
+    let dims = VersionDims {
+        kibana: cat.dim("kibana.version", &Keep::All),
+        agent: cat.dim("agent.version", &Keep::All),
+        spec: cat.dim("spec.min", &Keep::All),
+    };
+    let index = AnswerIndex::build(entries, &dims);
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "composition index");
+    let t = std::time::Instant::now();
     let search = diagram(
         super::Endpoint::Search,
         SEARCH_DIMS,
         &cat,
         entries,
         profile,
+        &index,
         &mut bodies,
     );
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "/search diagram");
@@ -1032,20 +1045,13 @@ pub fn plan(
         &cat,
         entries,
         profile,
+        &index,
         &mut bodies,
     );
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "/categories diagram");
     if let Some(e) = bodies.error {
         return Err(e);
     }
-    let dims = VersionDims {
-        kibana: cat.dim("kibana.version", &Keep::All),
-        agent: cat.dim("agent.version", &Keep::All),
-        spec: cat.dim("spec.min", &Keep::All),
-    };
-    tracing::debug!(ms = t.elapsed().as_millis() as u64, "/categories diagram");
-    let t = std::time::Instant::now();
-    let index = AnswerIndex::build(entries, &dims);
-    tracing::debug!(ms = t.elapsed().as_millis() as u64, "composition index");
     Ok(Planned {
         search,
         categories,
