@@ -83,7 +83,7 @@ impl Default for Profile {
 }
 
 impl Profile {
-    /// Checks every preset: only [`PRESET_PARAMS`], values EPR accepts.
+    /// Checks every preset: only `capabilities`, `spec.min`, `spec.max`, values EPR accepts.
     pub fn check(&self) -> Result<(), String> {
         for p in &self.presets {
             for key in crate::catalog::query::parse_query(p).keys() {
