@@ -54,22 +54,28 @@ pub fn count(
         }),
         include_policy_templates,
     );
-    let known = categories_list::known();
     counts
         .into_iter()
-        .map(|(id, count)| {
-            let k = known.get(id);
-            let parent = k.and_then(|k| k.parent.as_deref());
-            CategoryCount {
-                id: id.to_string(),
-                title: k.map_or(id, |k| k.title.as_str()).to_string(),
-                count,
-                parent_id: parent.map(str::to_string),
-                parent_title: parent
-                    .map(|p| known.get(p).map_or(p, |pk| pk.title.as_str()).to_string()),
-            }
-        })
+        .map(|(id, count)| CategoryCount::known(id, count))
         .collect()
+}
+
+impl CategoryCount {
+    /// A /categories item for `id` with its known title and parent (an unknown id is its own
+    /// title).
+    pub fn known(id: &str, count: u64) -> CategoryCount {
+        let known = categories_list::known();
+        let k = known.get(id);
+        let parent = k.and_then(|k| k.parent.as_deref());
+        CategoryCount {
+            id: id.to_string(),
+            title: k.map_or(id, |k| k.title.as_str()).to_string(),
+            count,
+            parent_id: parent.map(str::to_string),
+            parent_title: parent
+                .map(|p| known.get(p).map_or(p, |pk| pk.title.as_str()).to_string()),
+        }
+    }
 }
 
 /// The counting rule of [`count`] over any category key (ids here, indices in the built

@@ -344,7 +344,7 @@ impl AnswerIndex {
         let categories = cat_ids
             .iter()
             .map(|id| {
-                let c = category_count(id, u64::MAX);
+                let c = CategoryCount::known(id, u64::MAX);
                 let text = gojson::to_go_pretty(&crate::catalog::categories::categories_json(&[c]));
                 let item = &text[2..text.len() - 3];
                 let at = item
@@ -392,20 +392,6 @@ impl AnswerIndex {
             _ => e.x,
         };
         &self.fragments[x as usize]
-    }
-}
-
-/// A /categories item with the known title and parent of `id`.
-fn category_count(id: &str, count: u64) -> CategoryCount {
-    let known = categories_list::known();
-    let k = known.get(id);
-    let parent = k.and_then(|k| k.parent.as_deref());
-    CategoryCount {
-        id: id.to_string(),
-        title: k.map_or(id, |k| k.title.as_str()).to_string(),
-        count,
-        parent_id: parent.map(str::to_string),
-        parent_title: parent.map(|p| known.get(p).map_or(p, |pk| pk.title.as_str()).to_string()),
     }
 }
 
