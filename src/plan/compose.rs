@@ -257,7 +257,6 @@ impl AnswerIndex {
         let agent_f = reps("agent.version", &dims.agent);
         let min_f = reps("spec.min", &dims.spec);
         let max_f = reps("spec.max", &dims.spec);
-        let known = categories_list::known();
         let built: Vec<(IndexEntry, Vec<String>)> = entries
             .par_iter()
             .enumerate()
@@ -300,7 +299,6 @@ impl AnswerIndex {
                 if !e.is_prerelease() && e.version.major >= 1 {
                     flags |= STABLE;
                 }
-                let _ = known;
                 (
                     IndexEntry {
                         n: np[e.name.as_str()],
@@ -531,11 +529,12 @@ impl Composer {
             _ => true,
         };
         let discovery_ok = q.discovery.iter().all(|(fields, given)| {
-            let has = |list: &Option<Vec<u32>>| list.clone();
             if *fields {
-                has(&e.df).is_some_and(|l| !l.is_empty() && l.iter().all(|&x| given[x as usize]))
+                e.df.as_ref()
+                    .is_some_and(|l| !l.is_empty() && l.iter().all(|&x| given[x as usize]))
             } else {
-                has(&e.dd).is_some_and(|l| l.iter().any(|&x| given[x as usize]))
+                e.dd.as_ref()
+                    .is_some_and(|l| l.iter().any(|&x| given[x as usize]))
             }
         });
         kibana_ok
