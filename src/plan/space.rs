@@ -802,6 +802,20 @@ struct EndpointSpace<'a, 'b, 'c> {
     /// Index of the `all` dimension (/search).
     all: Option<usize>,
     miss: Option<usize>,
+    /// Index of the `category` dimension (/search), and the category each of its classes
+    /// filters by.
+    category: Option<usize>,
+    category_names: Vec<Option<String>>,
+    /// The selection of the last leaf's candidates without the category filter.
+    base: Option<LeafBase>,
+}
+
+/// A selection before the category filter, shared by the leaves under one category node.
+struct LeafBase {
+    set: Set,
+    modes: Modes,
+    picked: Vec<usize>,
+    ipt: bool,
 }
 
 impl EndpointSpace<'_, '_, '_> {
@@ -886,25 +900,64 @@ impl Space for EndpointSpace<'_, '_, '_> {
                 }
             }
         }
-        let picks: Vec<(usize, usize)> = modes
-            .iter()
-            .enumerate()
-            .filter_map(|(d, c)| c.map(|c| (d, c)))
-            .collect();
-        let q = query_of(self.dims, &picks);
-        let f = self.filter(&q);
-        let selected = search::select(self.entries, &set.members(), &f);
-        // Besides the selection, /search items depend on the category, /categories counts on
-        // include_policy_templates.
-        let ipt = match self.ep {
-            super::Endpoint::Search => false,
-            super::Endpoint::Categories => {
-                CategoriesFilter::from_query(&q)
-                    .expect("representative queries are valid")
-                    .include_policy_templates
+        // The category filter comes last (after the latest version per name and the sort), so
+        // one selection without it serves every category class of the same candidates.
+        let mut base_modes = modes.clone();
+        if let Some(c) = self.category {
+            base_modes[c] = None;
+        }
+        let fresh = self
+            .base
+            .as_ref()
+            .is_none_or(|b| b.set != *set || b.modes != base_modes);
+        if fresh {
+            let picks: Vec<(usize, usize)> = base_modes
+                .iter()
+                .enumerate()
+                .filter_map(|(d, c)| c.map(|c| (d, c)))
+                .collect();
+            let q = query_of(self.dims, &picks);
+            let f = self.filter(&q);
+            let picked = search::select(self.entries, &set.members(), &f);
+            // Besides the selection, /search items depend on the category, /categories counts
+            // on include_policy_templates.
+            let ipt = match self.ep {
+                super::Endpoint::Search => false,
+                super::Endpoint::Categories => {
+                    CategoriesFilter::from_query(&q)
+                        .expect("representative queries are valid")
+                        .include_policy_templates
+                }
+            };
+            self.base = Some(LeafBase {
+                set: set.clone(),
+                modes: base_modes,
+                picked,
+                ipt,
+            });
+        }
+        let base = self.base.as_ref().expect("set above");
+        let ipt = base.ipt;
+        let category: Option<String> = self
+            .category
+            .and_then(|d| modes[d])
+            .and_then(|c| self.category_names[c].clone());
+        let category = category.as_deref();
+        let selected: Vec<usize> = match category {
+            None => base.picked.clone(),
+            Some(c) => {
+                let view = search::EntryView {
+                    entries: self.entries,
+                    category: Some(c),
+                };
+                base.picked
+                    .iter()
+                    .copied()
+                    .filter(|&i| search::Versions::in_category(&view, i))
+                    .collect()
             }
         };
-        let key = (selected, format!("{:?}|{ipt}", f.category));
+        let key = (selected, format!("{category:?}|{ipt}"));
         if let Some(a) = self.by_answer.get(&key) {
             return *a;
         }
@@ -913,7 +966,7 @@ impl Space for EndpointSpace<'_, '_, '_> {
                 let items: Vec<&str> = key
                     .0
                     .iter()
-                    .map(|&i| self.index.search_fragment(i, f.category.as_deref()))
+                    .map(|&i| self.index.search_fragment(i, category))
                     .collect();
                 super::compose::join_search(&items)
             }
@@ -949,6 +1002,17 @@ fn diagram(
     bodies: &mut Bodies<'_, '_>,
 ) -> Diagram {
     let dims: Vec<BuildDim> = names.iter().map(|d| cat.dim(d, &profile.keep(d))).collect();
+    let category = names.iter().position(|n| *n == "category");
+    let category_names = match category {
+        Some(d) => (0..dims[d].classes.len())
+            .map(|c| {
+                SearchFilter::from_query(&query_of(&dims, &[(d, c)]))
+                    .expect("representative queries are valid")
+                    .category
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let mut space = EndpointSpace {
         ep,
         entries,
@@ -965,6 +1029,9 @@ fn diagram(
         exhaustive: profile.all,
         all: names.iter().position(|n| *n == "all"),
         miss: None,
+        category,
+        category_names,
+        base: None,
     };
     let (root, nodes) = Builder::new(&dims, &mut space, entries.len()).build();
     let mut d = Diagram {
