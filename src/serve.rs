@@ -25,7 +25,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::catalog::query::{CategoriesFilter, SearchFilter};
 use crate::error::{Error, IoContext, Result};
-use crate::plan::compose::{AnswerIndex, Composer};
+use crate::plan::compose::{AnswerIndex, Composer, Parts};
 use crate::plan::routes::{answer_path, RouteTable, ROUTES};
 use crate::plan::space::{RouteError, Routed, Router};
 use crate::plan::Endpoint;
@@ -62,14 +62,15 @@ pub struct Tree {
     composed: std::sync::Mutex<Composed>,
 }
 
-/// A bounded least-recently-used cache of composed bodies.
+/// A bounded least-recently-used cache of composed bodies (as slices of the composer's
+/// fragment buffer, so an entry costs its slice list, not its body).
 #[derive(Debug)]
 struct Composed {
-    lru: lru::LruCache<String, Bytes>,
+    lru: lru::LruCache<String, Parts>,
     bytes: usize,
 }
 
-/// At most this many bytes of composed bodies are kept.
+/// At most this many bytes are kept by cached composed bodies.
 const COMPOSED_BYTES: usize = 64 * 1024 * 1024;
 
 impl Composed {
@@ -80,21 +81,26 @@ impl Composed {
         }
     }
 
-    fn get(&mut self, key: &str) -> Option<Bytes> {
+    fn get(&mut self, key: &str) -> Option<Parts> {
         self.lru.get(key).cloned()
     }
 
-    fn put(&mut self, key: String, body: Bytes) {
-        if body.len() > COMPOSED_BYTES / 4 {
+    fn cost(key: &str, body: &Parts) -> usize {
+        key.len() + body.held()
+    }
+
+    fn put(&mut self, key: String, body: Parts) {
+        let cost = Composed::cost(&key, &body);
+        if cost > COMPOSED_BYTES / 4 {
             return;
         }
-        self.bytes += body.len();
-        if let Some(old) = self.lru.put(key, body) {
-            self.bytes -= old.len();
+        self.bytes += cost;
+        if let Some(old) = self.lru.put(key.clone(), body) {
+            self.bytes -= Composed::cost(&key, &old);
         }
         while self.bytes > COMPOSED_BYTES {
             match self.lru.pop_lru() {
-                Some((_, b)) => self.bytes -= b.len(),
+                Some((k, b)) => self.bytes -= Composed::cost(&k, &b),
                 None => break,
             }
         }
@@ -199,6 +205,11 @@ impl Tree {
     /// A composed answer body: from the cache, or composed now. `None` when the tree cannot
     /// compose (no index, or an index that cannot place the query).
     pub fn compose(&self, ep: Endpoint, raw_query: &str) -> Option<Bytes> {
+        self.compose_parts(ep, raw_query).map(|p| p.join())
+    }
+
+    /// [`Tree::compose`]'s body as the slices it is sent as.
+    pub fn compose_parts(&self, ep: Endpoint, raw_query: &str) -> Option<Parts> {
         let composer = self.composer.as_ref()?;
         let router = match ep {
             Endpoint::Search => &self.search,
@@ -210,13 +221,12 @@ impl Tree {
             return Some(b);
         }
         let body = match ep {
-            Endpoint::Search => composer.search_body(&SearchFilter::from_query(raw_query).ok()?),
-            Endpoint::Categories => {
-                composer.categories_body(&CategoriesFilter::from_query(raw_query).ok()?)
-            }
+            Endpoint::Search => composer.search_parts(&SearchFilter::from_query(raw_query).ok()?),
+            Endpoint::Categories => composer
+                .categories_body(&CategoriesFilter::from_query(raw_query).ok()?)
+                .map(Parts::owned),
         }
         .ok()?;
-        let body = Bytes::from(body);
         self.composed
             .lock()
             .expect("cache lock")
@@ -697,14 +707,14 @@ async fn file_response(
 }
 
 /// A composed answer: the headers its materialized twin would have (Last-Modified is the
-/// index's time), the whole body.
+/// index's time), the body sent as its slices (headers go out before any body byte is copied).
 fn composed_response(
     tree: &Tree,
     ep: Endpoint,
     query: &str,
     req: &Request<hyper::body::Incoming>,
 ) -> Response<Body> {
-    let (Some(c), Some(body)) = (&tree.routes.composed, tree.compose(ep, query)) else {
+    let (Some(c), Some(body)) = (&tree.routes.composed, tree.compose_parts(ep, query)) else {
         return error_response(500, crate::plan::space::INCOMPLETE, None, false);
     };
     let cache = match ep {
@@ -737,9 +747,18 @@ fn composed_response(
         .header(header::CACHE_CONTROL, cache.as_str())
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .header(header::LAST_MODIFIED, http_date(modified))
-        .header(header::CONTENT_LENGTH, body.len())
-        .body(full(body))
+        .header(header::CONTENT_LENGTH, body.len)
+        .body(parts_body(body))
         .expect("valid response")
+}
+
+/// A body sent as the given slices, one frame each.
+fn parts_body(body: Parts) -> Body {
+    if let [one] = body.parts.as_slice() {
+        return full(one.clone());
+    }
+    let frames = body.parts.into_iter().map(|b| Ok(Frame::data(b)));
+    BodyExt::boxed(StreamBody::new(futures_util::stream::iter(frames)))
 }
 
 async fn stream_file(mut f: tokio::fs::File, start: u64, len: u64) -> Body {

@@ -1,7 +1,7 @@
 //! `eprgen verify` and `eprgen diff`: check a built tree against its manifest, and list what
 //! changed between two builds (the CDN invalidation list). Both read only built trees.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -203,9 +203,8 @@ pub fn load_manifest(p: &Path) -> Result<Manifest> {
 /// Paths added, changed (other bytes or headers) and removed from `old` to `new`.
 pub fn diff(old: &Manifest, new: &Manifest) -> Diff {
     let mut d = Diff::default();
-    let o: BTreeMap<_, _> = old.files.iter().collect();
     for (p, m) in &new.files {
-        match o.get(p) {
+        match old.files.get(p) {
             None => d.added.push(p.to_string()),
             Some(x)
                 if x.blake3 != m.blake3

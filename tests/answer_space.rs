@@ -99,10 +99,15 @@ fn routed(w: &World, ep: Endpoint, q: &str) -> Result<Vec<u8>, String> {
 /// The answer composed from the index alone (whatever the route table materializes).
 fn composed(w: &World, ep: Endpoint, q: &str) -> Vec<u8> {
     match ep {
-        Endpoint::Search => w
-            .composer
-            .search_body(&SearchFilter::from_query(q).unwrap())
-            .expect("composes"),
+        Endpoint::Search => {
+            let f = SearchFilter::from_query(q).unwrap();
+            let body = w.composer.search_body(&f).expect("composes");
+            // What serve sends: the same bytes as slices of the fragment arena.
+            let parts = w.composer.search_parts(&f).expect("composes");
+            assert_eq!(parts.len, body.len(), "?{q}");
+            assert_eq!(parts.join(), body, "?{q}");
+            body
+        }
         Endpoint::Categories => w
             .composer
             .categories_body(&CategoriesFilter::from_query(q).unwrap())

@@ -16,6 +16,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use bytes::Bytes;
 use rayon::prelude::*;
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -375,21 +376,25 @@ impl AnswerIndex {
 impl AnswerIndex {
     /// Entry `i`'s /search item under a `category=` filter (`None`: no filter), as a fragment.
     pub fn search_fragment(&self, i: usize, category: Option<&str>) -> &str {
+        &self.fragments[self.search_fragment_id(i, category) as usize]
+    }
+
+    /// Which fragment is entry `i`'s /search item under a `category=` filter.
+    fn search_fragment_id(&self, i: usize, category: Option<&str>) -> u32 {
         let e = &self.entries[i];
         let c = category.and_then(|c| {
             self.categories
                 .binary_search_by(|x| x.id.as_str().cmp(c))
                 .ok()
         });
-        let x = match c {
+        match c {
             Some(c) if e.ch.binary_search(&(c as u32)).is_err() => {
                 e.v.iter()
                     .find(|(vc, _)| *vc == c as u32)
                     .map_or(e.x, |(_, x)| *x)
             }
             _ => e.x,
-        };
-        &self.fragments[x as usize]
+        }
     }
 }
 
@@ -406,6 +411,58 @@ pub struct Composer {
     categories: HashMap<String, u32>,
     /// Entries of each name, in index order.
     by_name: Vec<Vec<u32>>,
+    /// Every fragment, each followed by `,\n`, laid out in answer order, so that the items of an
+    /// answer that follow each other in it are mostly one slice: a body is sent as slices of
+    /// this buffer, never copied.
+    arena: Bytes,
+    /// Each fragment's place in `arena` (start, end), by fragment id.
+    spans: Vec<(usize, usize)>,
+}
+
+/// A composed body as slices of shared buffers; joined, they are the answer's bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    pub parts: Vec<Bytes>,
+    /// The body's length in bytes.
+    pub len: usize,
+    /// Bytes held by the parts alone (not slices of a buffer the composer keeps anyway).
+    pub owned: usize,
+}
+
+impl Parts {
+    fn push(&mut self, b: Bytes) {
+        self.len += b.len();
+        self.parts.push(b);
+    }
+
+    /// A body of one buffer of its own.
+    pub fn owned(body: Vec<u8>) -> Parts {
+        let len = body.len();
+        Parts {
+            parts: vec![Bytes::from(body)],
+            len,
+            owned: len,
+        }
+    }
+
+    /// The memory a cached copy of these parts keeps alive.
+    pub fn held(&self) -> usize {
+        self.owned + self.parts.len() * std::mem::size_of::<Bytes>()
+    }
+
+    /// The whole body in one buffer.
+    pub fn join(&self) -> Bytes {
+        match self.parts.as_slice() {
+            [one] => one.clone(),
+            parts => {
+                let mut out = Vec::with_capacity(self.len);
+                for p in parts {
+                    out.extend_from_slice(p);
+                }
+                Bytes::from(out)
+            }
+        }
+    }
 }
 
 fn owned_positions(v: &[String]) -> HashMap<String, u32> {
@@ -443,7 +500,27 @@ impl Composer {
         for (i, e) in index.entries.iter().enumerate() {
             by_name[e.n as usize].push(i as u32);
         }
+        // Fragments in answer order (an entry's own item by its rank; category variants last).
+        let mut rank = vec![u32::MAX; index.fragments.len()];
+        for e in &index.entries {
+            if let Some(r) = rank.get_mut(e.x as usize) {
+                *r = e.o;
+            }
+        }
+        let mut order: Vec<usize> = (0..index.fragments.len()).collect();
+        order.sort_by_key(|&f| (rank[f], f));
+        let total: usize = index.fragments.iter().map(|f| f.len() + 2).sum();
+        let mut arena = Vec::with_capacity(total);
+        let mut spans = vec![(0, 0); index.fragments.len()];
+        for f in order {
+            let start = arena.len();
+            arena.extend_from_slice(index.fragments[f].as_bytes());
+            spans[f] = (start, arena.len());
+            arena.extend_from_slice(b",\n");
+        }
         Composer {
+            arena: Bytes::from(arena),
+            spans,
             versions: [prep(&index.kibana), prep(&index.agent), prep(&index.spec)],
             names: owned_positions(&index.names),
             types: owned_positions(&index.types),
@@ -564,6 +641,15 @@ impl Composer {
 
     /// The /search answer: the fragments of its items, in answer order.
     pub fn search(&self, f: &SearchFilter) -> Result<Vec<&str>, Incomplete> {
+        Ok(self
+            .search_ids(f)?
+            .into_iter()
+            .map(|x| self.index.fragments[x as usize].as_str())
+            .collect())
+    }
+
+    /// The /search answer as the ids of its items' fragments, in answer order.
+    fn search_ids(&self, f: &SearchFilter) -> Result<Vec<u32>, Incomplete> {
         let q = self.query(f)?;
         let kept = self.candidates(&q);
         let category = f.category.as_ref().map(|c| self.categories.get(c).copied());
@@ -574,7 +660,7 @@ impl Composer {
         let picked = search::select_in(&view, &kept, f.experimental, f.all);
         Ok(picked
             .into_iter()
-            .map(|i| self.index.search_fragment(i, f.category.as_deref()))
+            .map(|i| self.index.search_fragment_id(i, f.category.as_deref()))
             .collect())
     }
 
@@ -603,6 +689,36 @@ impl Composer {
     /// A /search body as EPR writes it.
     pub fn search_body(&self, f: &SearchFilter) -> Result<Vec<u8>, Incomplete> {
         Ok(join_search(&self.search(f)?))
+    }
+
+    /// A /search body as EPR writes it ([`join_search`]'s bytes), as slices of the fragment
+    /// arena: items that follow each other in the arena go out as one slice.
+    pub fn search_parts(&self, f: &SearchFilter) -> Result<Parts, Incomplete> {
+        let ids = self.search_ids(f)?;
+        let mut out = Parts::default();
+        if ids.is_empty() {
+            out.push(Bytes::from_static(b"[]"));
+            return Ok(out);
+        }
+        out.push(Bytes::from_static(b"[\n"));
+        let mut run: Option<(usize, usize)> = None;
+        for x in ids {
+            let (start, end) = self.spans[x as usize];
+            run = match run {
+                // The next fragment starts right after this one's `,\n`: extend the slice.
+                Some((s, e)) if e + 2 == start => Some((s, end)),
+                Some((s, e)) => {
+                    out.push(self.arena.slice(s..e + 2));
+                    Some((start, end))
+                }
+                None => Some((start, end)),
+            };
+        }
+        if let Some((s, e)) = run {
+            out.push(self.arena.slice(s..e));
+        }
+        out.push(Bytes::from_static(b"\n]\n"));
+        Ok(out)
     }
 
     /// A /categories body as EPR writes it.

@@ -66,14 +66,41 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).expect("manifest serializes");
-        v.push(b'\n');
+        let mut v = Vec::new();
+        self.write_to(&mut v).expect("manifest serializes");
         v
+    }
+
+    /// The manifest's bytes ([`Manifest::to_bytes`]) into `w`.
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self)?;
+        w.write_all(b"\n")
+    }
+
+    /// A manifest with `m`'s settings and no packages or files (what a first build replaces).
+    pub fn empty_like(m: &Manifest) -> Manifest {
+        Manifest {
+            format: m.format,
+            generator: m.generator.clone(),
+            stage: m.stage.clone(),
+            tag: m.tag.clone(),
+            kibana_version: m.kibana_version.clone(),
+            options_hash: m.options_hash.clone(),
+            plan_key: m.plan_key.clone(),
+            compression: m.compression.clone(),
+            packages: BTreeMap::new(),
+            files: BTreeMap::new(),
+        }
     }
 
     /// The build id: the first 24 hex digits of the manifest's blake3.
     pub fn build_id(bytes: &[u8]) -> String {
-        blake3::hash(bytes).to_hex()[..24].to_string()
+        Manifest::id_of(&blake3::hash(bytes))
+    }
+
+    /// The build id of manifest bytes with this blake3.
+    pub fn id_of(hash: &blake3::Hash) -> String {
+        hash.to_hex()[..24].to_string()
     }
 
     pub fn load(root: &Path) -> Result<Manifest> {
@@ -89,6 +116,47 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_manifest_has_the_same_bytes_and_id() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("public");
+        let mut files = BTreeMap::new();
+        for i in 0..3 {
+            files.insert(
+                RelPath::new(format!("package/p/1.0.{i}/docs/README.md")).unwrap(),
+                FileMeta {
+                    size: i,
+                    blake3: format!("{i:064}"),
+                    content_type: "text/markdown; charset=utf-8".into(),
+                    cache_control: "max-age=600, public".into(),
+                    modified: 1_700_000_000 + i,
+                    content_encoding: None,
+                },
+            );
+        }
+        let m = Manifest {
+            format: FORMAT,
+            generator: "eprgen test".into(),
+            stage: Some("production".into()),
+            tag: None,
+            kibana_version: None,
+            options_hash: "x".into(),
+            plan_key: "k".into(),
+            compression: None,
+            packages: BTreeMap::new(),
+            files,
+        };
+        let staging = crate::write::Staging::begin(&out).unwrap();
+        let id = staging.write_manifest(&m).unwrap();
+        assert_eq!(id, Manifest::build_id(&m.to_bytes()));
+        let dir = staging.commit_written(&id).unwrap();
+        assert_eq!(
+            std::fs::read(dir.join(crate::write::MANIFEST)).unwrap(),
+            m.to_bytes()
+        );
+        assert_eq!(Manifest::load(&out).unwrap(), m);
+    }
 
     #[test]
     fn manifests_without_siblings_still_load() {

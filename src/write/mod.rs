@@ -275,10 +275,48 @@ impl Staging {
 
     /// Finish: write the manifest last, move the tree to `builds/<id>`, swap the output link,
     /// and drop builds older than the previous one. Returns the folder now served.
-    pub fn commit(mut self, build_id: &str, manifest: &[u8]) -> Result<PathBuf> {
+    pub fn commit(self, build_id: &str, manifest: &[u8]) -> Result<PathBuf> {
         let m = RelPath::new(MANIFEST).expect("constant path");
         let mp = self.prepare(&m)?;
         fs::write(&mp, manifest).at(&mp, "cannot write manifest")?;
+        self.commit_written(build_id)
+    }
+
+    /// Writes the manifest into the staging folder as it serializes, hashing the same bytes
+    /// (at scale the manifest is tens of MB: it is never held whole in memory). Returns the
+    /// build id ([`manifest::Manifest::build_id`] of those bytes); then [`Staging::commit_written`].
+    pub fn write_manifest(&self, manifest: &manifest::Manifest) -> Result<String> {
+        /// Every byte goes to the file and to the hash.
+        struct Tee<W: Write> {
+            out: W,
+            hash: blake3::Hasher,
+        }
+        impl<W: Write> Write for Tee<W> {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = self.out.write(buf)?;
+                self.hash.update(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.out.flush()
+            }
+        }
+        let m = RelPath::new(MANIFEST).expect("constant path");
+        let mp = self.prepare(&m)?;
+        let file = File::create(&mp).at(&mp, "cannot write manifest")?;
+        let mut tee = Tee {
+            out: io::BufWriter::with_capacity(1 << 20, file),
+            hash: blake3::Hasher::new(),
+        };
+        manifest
+            .write_to(&mut tee)
+            .and_then(|()| tee.flush())
+            .at(&mp, "cannot write manifest")?;
+        Ok(manifest::Manifest::id_of(&tee.hash.finalize()))
+    }
+
+    /// Moves a staging folder whose manifest is written into place and swaps the output link.
+    pub fn commit_written(mut self, build_id: &str) -> Result<PathBuf> {
         sync_tree(&self.dir)?;
         let builds = self.home.join("builds");
         let final_dir = builds.join(build_id);
@@ -391,6 +429,19 @@ fn sync_tree(dir: &Path) -> Result<()> {
         .and_then(|f| f.sync_all())
         .at(&m, "cannot sync manifest")?;
     Ok(())
+}
+
+/// This process's peak resident memory so far, in MiB (Linux `VmHWM`; 0 where unknown), for the
+/// stage log lines.
+pub fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
 }
 
 #[cfg(test)]
