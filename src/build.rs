@@ -470,7 +470,9 @@ fn render_one(
                 _ => {
                     let top = format!("{name}-{version}");
                     staging.create_with(&zip, |f| {
-                        write_package_zip(std::io::BufWriter::new(f), fs, &top)
+                        let copies = staging.dir().join(&base);
+                        let read = |rel: &str| std::fs::read(copies.join(rel));
+                        write_package_zip(std::io::BufWriter::new(f), fs, &top, &read)
                     })?
                 }
             };
