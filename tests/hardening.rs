@@ -18,30 +18,35 @@ use harness::*;
 
 const SECRET: &[u8] = b"TOP SECRET outside the package";
 
-/// Build `src` into a fresh `out` again and again while `swap` keeps changing one file of the
-/// package `race/1.0.0` (`docs/extra.txt`); `check` looks at every build that succeeded.
+/// Build `src` into a fresh `out` again and again while a thread keeps swapping one file of the
+/// package `race/1.0.0` (`docs/extra.txt`) between the plain file `scratch/good` (always the same
+/// inode, so a build may succeed) and `scratch/bad`, which `make_bad` creates (a symlink, a
+/// larger file, a FIFO), by hard-linking one of them in and renaming it over the file: the state
+/// eprgen lists and the one it reads differ often. `check` looks at every build that succeeded.
 /// Returns (builds that succeeded, builds that were refused).
-fn race(
-    extra_args: &[&str],
-    swap: impl Fn(&Path, &Path, u64) + Send + 'static,
-    check: impl Fn(&Path),
-) -> (usize, usize) {
+fn race(extra_args: &[&str], make_bad: impl FnOnce(&Path), check: impl Fn(&Path)) -> (usize, usize) {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     let pkg = good_package(&src, "race", "1.0.0");
     let target = pkg.join("docs/extra.txt");
-    fs::write(&target, b"plain").unwrap();
     let scratch = t.path().join("scratch");
     fs::create_dir_all(&scratch).unwrap();
     fs::write(scratch.join("secret.txt"), SECRET).unwrap();
+    fs::write(scratch.join("good"), b"plain").unwrap();
+    fs::hard_link(scratch.join("good"), &target).unwrap();
+    make_bad(&scratch);
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = {
         let stop = stop.clone();
         let (target, scratch) = (target.clone(), scratch.clone());
         std::thread::spawn(move || {
+            let tmp = scratch.join("tmp");
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                swap(&target, &scratch, i);
+                let from = if i % 2 == 0 { "bad" } else { "good" };
+                // hard_link links a symlink itself, not its target.
+                fs::hard_link(scratch.join(from), &tmp).unwrap();
+                fs::rename(&tmp, &target).unwrap();
                 i += 1;
             }
         })
@@ -58,7 +63,7 @@ fn race(
     }
     let guard = Stop(stop, Some(swapper));
     let (mut ok, mut refused) = (0, 0);
-    for i in 0..30 {
+    for i in 0..40 {
         let out = t.path().join(format!("out{i}"));
         let args = build_args(&[&src], &out, extra_args);
         let o = run_limited(&strs(&args), Duration::from_secs(20), None);
@@ -77,6 +82,7 @@ fn race(
         }
     }
     drop(guard);
+    eprintln!("{ok} builds succeeded, {refused} were refused");
     (ok, refused)
 }
 
@@ -98,17 +104,9 @@ fn published(out: &Path) -> (Vec<u8>, Vec<u8>) {
 /// links and checked on the handle.
 #[test]
 fn issue_17_1_raced_symlink_swap_never_publishes_a_foreign_file() {
-    let (ok, refused) = race(
+    let (ok, _) = race(
         &[],
-        |target, scratch, i| {
-            let tmp = scratch.join(format!("t{i}"));
-            if i % 2 == 0 {
-                std::os::unix::fs::symlink(scratch.join("secret.txt"), &tmp).unwrap();
-            } else {
-                fs::write(&tmp, b"plain").unwrap();
-            }
-            fs::rename(&tmp, target).unwrap();
-        },
+        |scratch| std::os::unix::fs::symlink(scratch.join("secret.txt"), scratch.join("bad")).unwrap(),
         |out| {
             let (file, entry) = published(out);
             assert_eq!(file, b"plain", "a foreign file was published");
@@ -117,55 +115,37 @@ fn issue_17_1_raced_symlink_swap_never_publishes_a_foreign_file() {
             assert!(v.status.success());
         },
     );
-    assert!(ok + refused == 30, "{ok} built, {refused} refused");
+    assert!(ok > 0, "no build got through the race: nothing was checked");
 }
 
 /// Item 1: a file grown past `--max-file-size` after the listing was published.
 #[test]
 fn issue_17_1_raced_growth_never_publishes_an_oversized_file() {
-    let (ok, refused) = race(
+    let (ok, _) = race(
         &["--max-file-size", "1000"],
-        |target, scratch, i| {
-            let tmp = scratch.join(format!("t{i}"));
-            let body = if i % 2 == 0 {
-                vec![b'x'; 5000]
-            } else {
-                b"plain".to_vec()
-            };
-            fs::write(&tmp, body).unwrap();
-            fs::rename(&tmp, target).unwrap();
-        },
+        |scratch| fs::write(scratch.join("bad"), vec![b'x'; 5000]).unwrap(),
         |out| {
             let (file, entry) = published(out);
             assert!(file.len() <= 1000, "a {} byte file was published", file.len());
             assert!(entry.len() <= 1000, "a {} byte file was zipped", entry.len());
         },
     );
-    assert!(ok + refused == 30, "{ok} built, {refused} refused");
+    assert!(ok > 0, "no build got through the race: nothing was checked");
 }
 
 /// Item 1: a file swapped for a FIFO after the listing blocked the build forever (each build
 /// here must finish within 20 s).
 #[test]
 fn issue_17_1_raced_fifo_never_blocks_the_build() {
-    let (ok, refused) = race(
+    let (ok, _) = race(
         &[],
-        |target, scratch, i| {
-            let fifo = scratch.join(format!("f{i}"));
-            let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        |scratch| {
+            let made = Command::new("mkfifo").arg(scratch.join("bad")).status().unwrap();
             assert!(made.success());
-            fs::rename(&fifo, target).unwrap();
-            std::thread::sleep(Duration::from_millis(2));
-            let tmp = scratch.join(format!("t{i}"));
-            fs::write(&tmp, b"plain").unwrap();
-            fs::rename(&tmp, target).unwrap();
         },
-        |out| {
-            let (file, _) = published(out);
-            assert_eq!(file, b"plain");
-        },
+        |out| assert_eq!(published(out).0, b"plain"),
     );
-    assert!(ok + refused == 30, "{ok} built, {refused} refused");
+    assert!(ok > 0, "no build got through the race: nothing was checked");
 }
 
 /// Item 2: a previous production tree whose manifest cannot be read made the policy pass

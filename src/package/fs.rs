@@ -425,8 +425,17 @@ fn walk_dir(
 fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     // The zip is served as one file and held in memory while it is read: the limit applies to
     // it as well as to each entry.
-    let (mut f, _) = open_input(path, limits.max_file_bytes)
-        .map_err(|e| Invalid::new(path, format!("zip {e}")))?;
+    let (mut f, md) = open_input(path, u64::MAX).map_err(|e| Invalid::new(path, e))?;
+    if md.len() > limits.max_file_bytes {
+        return Err(Invalid::new(
+            path,
+            format!(
+                "zip is {} bytes, over the limit of {} bytes",
+                md.len(),
+                limits.max_file_bytes
+            ),
+        ));
+    }
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)
         .map_err(|e| Invalid::new(path, format!("cannot read: {e}")))?;
