@@ -225,8 +225,7 @@ fn check_identity(raw: &read::RawPackage, pkg: &Package, fs: &PackageFs) -> Vec<
 /// package-spec's name pattern, `^[a-z0-9_]+$`.
 pub fn is_package_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
@@ -326,7 +325,11 @@ fn content_hash(raw: &read::RawPackage, fs: &PackageFs) -> Result<String> {
     }
     if let Some(s) = &raw.signature {
         h.update(b"sig\0");
-        h.update(crate::write::hash_reader(open_signature(s)?, s)?.blake3.as_bytes());
+        h.update(
+            crate::write::hash_reader(open_signature(s)?, s)?
+                .blake3
+                .as_bytes(),
+        );
     }
     Ok(h.finalize().to_hex().to_string())
 }

@@ -155,11 +155,18 @@ impl Tree {
             if crate::write::RelPath::new(p.as_str()).is_none() {
                 return Err(Error::NotATree {
                     path: rp.clone(),
-                    reason: format!("route table names {p:?}, which is not a plain path inside the tree"),
+                    reason: format!(
+                        "route table names {p:?}, which is not a plain path inside the tree"
+                    ),
                 });
             }
         }
-        for id in routes.search.answers.iter().chain(&routes.categories.answers) {
+        for id in routes
+            .search
+            .answers
+            .iter()
+            .chain(&routes.categories.answers)
+        {
             if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(Error::NotATree {
                     path: rp.clone(),
@@ -985,10 +992,9 @@ impl<S> Guarded<S> {
             .send_at
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(send)));
         match at.as_mut().poll(cx) {
-            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "send timeout",
-            ))),
+            std::task::Poll::Ready(()) => {
+                std::task::Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout")))
+            }
             std::task::Poll::Pending => std::task::Poll::Pending,
         }
     }
@@ -1011,10 +1017,9 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Guarded<S> {
                 Poll::Ready(r)
             }
             Poll::Pending => match self.idle_at.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "idle timeout",
-                ))),
+                Poll::Ready(()) => {
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")))
+                }
                 Poll::Pending => Poll::Pending,
             },
         }

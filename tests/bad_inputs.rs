@@ -845,9 +845,15 @@ fn bad_pipeline(c: &Ctx, text: &[u8]) -> PathBuf {
     write_files(
         &dir,
         &[
-            ("data_stream/ds/manifest.yml", b"type: logs\ntitle: T\ningest_pipeline: default\n"),
+            (
+                "data_stream/ds/manifest.yml",
+                b"type: logs\ntitle: T\ningest_pipeline: default\n",
+            ),
             ("data_stream/ds/fields/base.yml", FIELDS.as_bytes()),
-            ("data_stream/ds/elasticsearch/ingest_pipeline/default.yml", text),
+            (
+                "data_stream/ds/elasticsearch/ingest_pipeline/default.yml",
+                text,
+            ),
         ],
     );
     dir.join("data_stream/ds/elasticsearch/ingest_pipeline/default.yml")

@@ -24,7 +24,11 @@ const SECRET: &[u8] = b"TOP SECRET outside the package";
 /// larger file, a FIFO), by hard-linking one of them in and renaming it over the file: the state
 /// eprgen lists and the one it reads differ often. `check` looks at every build that succeeded.
 /// Returns (builds that succeeded, builds that were refused).
-fn race(extra_args: &[&str], make_bad: impl FnOnce(&Path), check: impl Fn(&Path)) -> (usize, usize) {
+fn race(
+    extra_args: &[&str],
+    make_bad: impl FnOnce(&Path),
+    check: impl Fn(&Path),
+) -> (usize, usize) {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     let pkg = good_package(&src, "race", "1.0.0");
@@ -43,7 +47,7 @@ fn race(extra_args: &[&str], make_bad: impl FnOnce(&Path), check: impl Fn(&Path)
             let tmp = scratch.join("tmp");
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let from = if i % 2 == 0 { "bad" } else { "good" };
+                let from = if i.is_multiple_of(2) { "bad" } else { "good" };
                 // hard_link links a symlink itself, not its target.
                 fs::hard_link(scratch.join(from), &tmp).unwrap();
                 fs::rename(&tmp, &target).unwrap();
@@ -106,7 +110,9 @@ fn published(out: &Path) -> (Vec<u8>, Vec<u8>) {
 fn issue_17_1_raced_symlink_swap_never_publishes_a_foreign_file() {
     let (ok, _) = race(
         &[],
-        |scratch| std::os::unix::fs::symlink(scratch.join("secret.txt"), scratch.join("bad")).unwrap(),
+        |scratch| {
+            std::os::unix::fs::symlink(scratch.join("secret.txt"), scratch.join("bad")).unwrap()
+        },
         |out| {
             let (file, entry) = published(out);
             assert_eq!(file, b"plain", "a foreign file was published");
@@ -126,8 +132,16 @@ fn issue_17_1_raced_growth_never_publishes_an_oversized_file() {
         |scratch| fs::write(scratch.join("bad"), vec![b'x'; 5000]).unwrap(),
         |out| {
             let (file, entry) = published(out);
-            assert!(file.len() <= 1000, "a {} byte file was published", file.len());
-            assert!(entry.len() <= 1000, "a {} byte file was zipped", entry.len());
+            assert!(
+                file.len() <= 1000,
+                "a {} byte file was published",
+                file.len()
+            );
+            assert!(
+                entry.len() <= 1000,
+                "a {} byte file was zipped",
+                entry.len()
+            );
         },
     );
     assert!(ok > 0, "no build got through the race: nothing was checked");
@@ -140,7 +154,10 @@ fn issue_17_1_raced_fifo_never_blocks_the_build() {
     let (ok, _) = race(
         &[],
         |scratch| {
-            let made = Command::new("mkfifo").arg(scratch.join("bad")).status().unwrap();
+            let made = Command::new("mkfifo")
+                .arg(scratch.join("bad"))
+                .status()
+                .unwrap();
             assert!(made.success());
         },
         |out| assert_eq!(published(out).0, b"plain"),
@@ -175,8 +192,10 @@ fn issue_17_2_unreadable_previous_tree_fails_closed() {
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("{}: the previous build cannot be read", out.join("_eprgen/manifest.json").display()))
-            && stderr.contains("--previous")
+        stderr.contains(&format!(
+            "{}: the previous build cannot be read",
+            out.join("_eprgen/manifest.json").display()
+        )) && stderr.contains("--previous")
             && stderr.contains("--no-previous"),
         "{stderr}"
     );
@@ -208,13 +227,12 @@ fn issue_17_3_identical_files_past_the_link_limit() {
     let out = t.path().join("public");
     let args = build_args(&[&src], &out, &[]);
     let o = run_limited(&strs(&args), Duration::from_secs(300), None);
-    assert!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let a = out.join("package/many/1.0.0/data/d000/f000.txt");
-    let b = out.join(format!("package/many/1.0.0/data/d065/f{:03}.txt", N - 65_001));
+    let b = out.join(format!(
+        "package/many/1.0.0/data/d065/f{:03}.txt",
+        N - 65_001
+    ));
     assert_eq!(fs::read(&a).unwrap(), b"same");
     assert_eq!(fs::read(&b).unwrap(), b"same");
     let v = run_limited(
@@ -468,7 +486,8 @@ fn issue_17_9_half_open_header_is_closed_after_the_header_timeout() {
     let s = Serve::start(&out, &["--header-timeout", "1"], None);
     let mut c = s.connect();
     let started = Instant::now();
-    c.write_all(b"GET /index.json HTTP/1.1\r\nHost: x\r\n").unwrap();
+    c.write_all(b"GET /index.json HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     let took = closed_after(&mut c, started);
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
@@ -544,7 +563,8 @@ fn issue_17_9_other_methods_get_405_with_allow() {
         c.read_to_string(&mut resp).unwrap();
         assert!(resp.starts_with("HTTP/1.1 405 "), "{method}: {resp}");
         assert!(
-            resp.to_ascii_lowercase().contains("\r\nallow: get, head\r\n"),
+            resp.to_ascii_lowercase()
+                .contains("\r\nallow: get, head\r\n"),
             "{method}: {resp}"
         );
     }
@@ -636,7 +656,11 @@ fn out_symlink_not_made_by_eprgen_is_refused_before_the_build() {
             stderr.contains(&format!("{}: is a symlink to", out.display())),
             "{name}: {stderr}"
         );
-        assert_eq!(fs::read_link(&out).unwrap(), target, "{name} was re-pointed");
+        assert_eq!(
+            fs::read_link(&out).unwrap(),
+            target,
+            "{name} was re-pointed"
+        );
         // Refused before the build: no build folder was made beside it.
         assert!(!t.path().join(format!(".{name}.eprgen")).exists(), "{name}");
     }

@@ -56,7 +56,10 @@ pub const RATIO_FLOOR: u64 = 64 << 20;
 /// open handle (fstat), so a file swapped after it was listed cannot slip a foreign file, an
 /// oversized one or a FIFO in: every read goes through this handle. Returns the handle, bounded
 /// to the size fstat gave (a file that grows meanwhile is read only that far), and its metadata.
-pub fn open_input(path: &Path, max_bytes: u64) -> Result<(std::io::Take<File>, fs::Metadata), String> {
+pub fn open_input(
+    path: &Path,
+    max_bytes: u64,
+) -> Result<(std::io::Take<File>, fs::Metadata), String> {
     let f = File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -751,11 +754,14 @@ mod tests {
     fn size_limit() {
         let t = tempfile::tempdir().unwrap();
         fs::write(t.path().join("big"), vec![0u8; 100]).unwrap();
-        let e = PackageFs::open(&Origin::Dir(t.path().into()), Limits {
+        let e = PackageFs::open(
+            &Origin::Dir(t.path().into()),
+            Limits {
                 max_file_bytes: 10,
                 ..Limits::default()
-            })
-            .unwrap_err();
+            },
+        )
+        .unwrap_err();
         assert!(e.reason.contains("over the limit"), "{e}");
     }
 }

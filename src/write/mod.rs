@@ -41,7 +41,8 @@ pub struct RelPath(String);
 impl TryFrom<String> for RelPath {
     type Error = String;
     fn try_from(s: String) -> std::result::Result<RelPath, String> {
-        RelPath::new(s.clone()).ok_or_else(|| format!("path {s:?} leaves the tree or is not a plain relative path"))
+        RelPath::new(s.clone())
+            .ok_or_else(|| format!("path {s:?} leaves the tree or is not a plain relative path"))
     }
 }
 
