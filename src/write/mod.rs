@@ -527,8 +527,10 @@ mod tests {
         fs::remove_dir_all(t.path().join(".public.eprgen")).unwrap();
         fs::create_dir_all(&out).unwrap();
         fs::write(out.join("mine.txt"), "keep").unwrap();
-        let s = Staging::begin(&out).unwrap();
-        assert!(s.commit("id", b"{}").is_err());
+        // Refused before anything is built (issue 17), and left alone.
+        let e = Staging::begin(&out).unwrap_err();
+        assert!(e.to_string().contains("is not an eprgen output"), "{e}");
         assert_eq!(fs::read_to_string(out.join("mine.txt")).unwrap(), "keep");
+        assert!(!t.path().join(".public.eprgen").exists());
     }
 }
