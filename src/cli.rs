@@ -272,7 +272,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub header_timeout: f64,
     /// Seconds a connection may sit with no bytes either way before it is closed (nginx's
-    /// keepalive_timeout).
+    /// keepalive_timeout). Between requests the header timeout runs too, so an idle
+    /// keep-alive connection closes after the shorter of the two.
     #[arg(long, default_value_t = 75.0, value_name = "SECONDS")]
     pub keepalive_timeout: f64,
     /// Seconds a write to a client may make no progress before the connection is closed
