@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::catalog::entry::Entry;
 use crate::error::{Error, Invalid, IoContext, Result};
-use crate::package::fs::{Limits, Origin, PackageFs};
+use crate::package::fs::{open_input, Limits, Origin, PackageFs};
 use crate::package::{self, gojson, LoadOptions, Package};
 use crate::plan::compose::INDEX;
 use crate::plan::routes::{answer_path, PackageRoute, RouteTable, ROUTES};
@@ -52,6 +52,8 @@ pub struct BuildOptions {
     /// The build the stage policy compares with: a tree or a manifest file (default: the tree
     /// at `out`, when it is a build of the same stage).
     pub previous: Option<PathBuf>,
+    /// Build without the tree at `out`: no reuse, no stage-policy comparison (`--no-previous`).
+    pub no_previous: bool,
     /// `name@version`s a staging build may overwrite / remove.
     pub allow_overwrite: Vec<String>,
     pub allow_removal: Vec<String>,
@@ -90,6 +92,7 @@ impl BuildOptions {
             tag: None,
             kibana_version: None,
             previous: None,
+            no_previous: false,
             allow_overwrite: Vec::new(),
             allow_removal: Vec::new(),
             profile: plan::Profile::default(),
@@ -171,6 +174,18 @@ fn rel(s: impl Into<String>) -> Result<RelPath> {
 fn check_identity(raw: &read::RawPackage, pkg: &Package, fs: &PackageFs) -> Vec<Invalid> {
     let mut bad = Vec::new();
     let manifest = fs.display_path("manifest.yml");
+    // package-spec allows `^[a-z0-9_]+$` only, and EPR's routes match only that for the package
+    // JSON, the zip and the signature: a package named otherwise would be listed by /search
+    // but could not be installed.
+    if !is_package_name(&raw.name) {
+        bad.push(Invalid::new(
+            raw.origin.path(),
+            format!(
+                "package name {:?} may hold only a-z, 0-9 and `_` (package-spec's pattern ^[a-z0-9_]+$)",
+                raw.name
+            ),
+        ));
+    }
     if pkg.name != raw.name {
         bad.push(Invalid::new(
             &manifest,
@@ -205,6 +220,13 @@ fn check_identity(raw: &read::RawPackage, pkg: &Package, fs: &PackageFs) -> Vec<
         }
     }
     bad
+}
+
+/// package-spec's name pattern, `^[a-z0-9_]+$`.
+pub fn is_package_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Parse both version conditions once, so a bad constraint fails the build with its file.
@@ -295,18 +317,39 @@ fn content_hash(raw: &read::RawPackage, fs: &PackageFs) -> Result<String> {
                     continue;
                 }
                 h.update(b"\0");
-                let real = fs
-                    .real_path(&e.path)
-                    .expect("folder packages have real paths");
-                h.update(crate::write::hash_file(real)?.blake3.as_bytes());
+                let f = fs.open_file(&e.path).map_err(input_error)?;
+                let shown = fs.display_path(&e.path);
+                h.update(crate::write::hash_reader(f, &shown)?.blake3.as_bytes());
             }
         }
     }
     if let Some(s) = &raw.signature {
         h.update(b"sig\0");
-        h.update(crate::write::hash_file(s)?.blake3.as_bytes());
+        h.update(
+            crate::write::hash_reader(open_signature(s)?, s)?
+                .blake3
+                .as_bytes(),
+        );
     }
     Ok(h.finalize().to_hex().to_string())
+}
+
+fn input_error(i: Invalid) -> Error {
+    Error::Input {
+        path: i.path,
+        reason: i.reason,
+    }
+}
+
+/// Open a package's signature once, as every input is opened (see [`open_input`]).
+fn open_signature(p: &Path) -> Result<std::io::Take<std::fs::File>> {
+    // A signature is a few hundred bytes; 1 MiB is generous.
+    open_input(p, 1 << 20)
+        .map(|(f, _)| f)
+        .map_err(|reason| Error::Input {
+            path: p.to_path_buf(),
+            reason,
+        })
 }
 
 /// The tree paths a package renders to (besides its package JSON), in order.
@@ -409,15 +452,12 @@ fn render_one(
             let mut files = Vec::new();
             for e in fs.entries().iter().filter(|e| !e.is_dir) {
                 let r = rel(format!("{base}/{}", e.path))?;
-                let w = match fs.real_path(&e.path) {
-                    Some(real) => staging.copy_from(&r, real)?,
-                    None => {
-                        let bytes = fs.read(&e.path).map_err(|i| Error::Input {
-                            path: i.path,
-                            reason: i.reason,
-                        })?;
-                        staging.write(&r, &bytes)?
-                    }
+                let w = if fs.is_folder() {
+                    let f = fs.open_file(&e.path).map_err(input_error)?;
+                    staging.copy_from(&r, &fs.display_path(&e.path), f)?
+                } else {
+                    let bytes = fs.read(&e.path).map_err(input_error)?;
+                    staging.write(&r, &bytes)?
                 };
                 let head = read_head(&staging.dir().join(r.as_str()))?;
                 files.push((
@@ -433,7 +473,9 @@ fn render_one(
                 _ => {
                     let top = format!("{name}-{version}");
                     staging.create_with(&zip, |f| {
-                        write_package_zip(std::io::BufWriter::new(f), fs, &top)
+                        let copies = staging.dir().join(&base);
+                        let read = |rel: &str| std::fs::read(copies.join(rel));
+                        write_package_zip(std::io::BufWriter::new(f), fs, &top, &read)
                     })?
                 }
             };
@@ -445,8 +487,8 @@ fn render_one(
             ));
             if let (Some(s), Some(sig)) = (&raw.signature, &sig) {
                 let r = rel(sig.clone())?;
-                let w = staging.copy_from(&r, s)?;
-                let head = read_head(s)?;
+                let w = staging.copy_from(&r, s, open_signature(s)?)?;
+                let head = read_head(&staging.dir().join(r.as_str()))?;
                 files.push((
                     r.clone(),
                     w,
@@ -580,14 +622,22 @@ fn build_time() -> u64 {
 /// production never overwrites or removes a published version; staging only with
 /// `--allow-overwrite`/`--allow-removal name@version`; snapshot may do anything (reported).
 /// Returns notes of what was overwritten or removed, or the refusal listing every offence.
-fn check_policy(opts: &BuildOptions, rendered: &[Rendered]) -> Result<Vec<String>> {
+fn check_policy(
+    opts: &BuildOptions,
+    previous: Option<&Previous>,
+    rendered: &[Rendered],
+) -> Result<Vec<String>> {
     let Inputs::Stages { stage, .. } = &opts.inputs else {
         return Ok(Vec::new());
     };
+    let named;
     let prev = match &opts.previous {
-        Some(p) => Some(crate::verify::load_manifest(p)?),
-        None => Manifest::load(&opts.out)
-            .ok()
+        Some(p) => {
+            named = crate::verify::load_manifest(p)?;
+            Some(&named)
+        }
+        None => previous
+            .map(|p| &p.manifest)
             .filter(|m| m.stage.as_deref() == Some(stage.as_str())),
     };
     let Some(prev) = prev else {
@@ -704,12 +754,54 @@ pub fn load_catalog(inputs: &Inputs, limits: Limits) -> Result<(Vec<Entry>, Vec<
     Ok((entries, invalid))
 }
 
+/// The tree at `--out` that this build replaces, for reuse and the stage policy. A tree that
+/// exists but cannot be read fails a production or staging build (the policy would otherwise
+/// pass by default), unless `--previous` names what to compare with or `--no-previous` says to
+/// build without it.
+fn previous_tree(opts: &BuildOptions) -> Result<Option<Previous>> {
+    if opts.no_previous {
+        return Ok(None);
+    }
+    match std::fs::symlink_metadata(&opts.out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&opts.out, "cannot stat output", e)),
+        Ok(_) => {}
+    }
+    let dir = crate::verify::resolve_root(&opts.out);
+    // An empty folder (or a link to one) is a fresh output, not a damaged tree.
+    let empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
+    if empty {
+        return Ok(None);
+    }
+    match Manifest::load(&opts.out) {
+        Ok(manifest) => Ok(Some(Previous { dir, manifest })),
+        Err(e) => {
+            let guarded = match &opts.inputs {
+                Inputs::Stages { stage, .. } => *stage != Stage::Snapshot,
+                Inputs::Sources(_) => false,
+            };
+            if guarded && opts.previous.is_none() {
+                return Err(Error::Input {
+                    path: opts.out.join(crate::write::MANIFEST),
+                    reason: format!(
+                        "the previous build cannot be read, so the stage policy cannot be checked ({e}); \
+pass --previous PATH to compare with another build, or --no-previous to build without comparing"
+                    ),
+                });
+            }
+            tracing::warn!("previous build not used: {e}");
+            Ok(None)
+        }
+    }
+}
+
 /// Run a build. `progress` is told each step as it starts.
 pub fn build(
     opts: &BuildOptions,
     progress: &(dyn Fn(usize, usize, &str) + Sync),
 ) -> Result<BuildReport> {
     opts.profile.check().map_err(Error::Usage)?;
+    crate::write::check_out(&opts.out)?;
     let mut timings = Vec::new();
     let t0 = Instant::now();
     let steps = 5;
@@ -734,10 +826,7 @@ pub fn build(
     );
 
     // The previous tree, to carry Last-Modified times of unchanged files forward.
-    let previous = Manifest::load(&opts.out).ok().map(|manifest| Previous {
-        dir: crate::verify::resolve_root(&opts.out),
-        manifest,
-    });
+    let previous = previous_tree(opts)?;
     // The time each content was first built (its Last-Modified), by blake3.
     let mut first_seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for m in previous.iter().flat_map(|p| p.manifest.files.values()) {
@@ -792,7 +881,7 @@ pub fn build(
         drop(staging);
         return Err(Error::InvalidPackages(invalid));
     }
-    let policy = check_policy(opts, &rendered)?;
+    let policy = check_policy(opts, previous.as_ref(), &rendered)?;
     // A skipped invalid package must leave nothing behind: only valid ones were rendered, but a
     // name+version shadowed by nothing else is simply absent.
     timings.push(("packages", t.elapsed().as_millis()));

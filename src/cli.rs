@@ -200,6 +200,10 @@ pub struct BuildArgs {
     /// Largest package file accepted, in bytes.
     #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
     pub max_file_size: u64,
+    /// Largest package accepted: the sum of its files, uncompressed (a zip by its entries), in
+    /// bytes. A zip that expands to more than 200 times its size past 64 MiB is refused too.
+    #[arg(long, default_value_t = 2 << 30, value_name = "BYTES")]
+    pub max_package_size: u64,
     /// Record a stack-version tag in the manifest, e.g. 8.15.0.
     #[arg(long, value_name = "VERSION")]
     pub tag: Option<String>,
@@ -211,6 +215,10 @@ pub struct BuildArgs {
     /// (default: the tree at --out, when it is a build of the same stage).
     #[arg(long, value_name = "PATH")]
     pub previous: Option<PathBuf>,
+    /// Build without comparing with the tree at --out (needed on purpose when that tree is
+    /// damaged and cannot be read): no stage-policy check, no reuse of its files.
+    #[arg(long, conflicts_with = "previous")]
+    pub no_previous: bool,
     /// Let a staging build change the content of this published version (repeatable).
     #[arg(long, value_name = "NAME@VERSION")]
     pub allow_overwrite: Vec<String>,
@@ -260,6 +268,39 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub addr: SocketAddr,
+    /// Seconds a client has to send a request's whole header (nginx's client_header_timeout).
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub header_timeout: f64,
+    /// Seconds a connection may sit with no bytes either way before it is closed (nginx's
+    /// keepalive_timeout). Between requests the header timeout runs too, so an idle
+    /// keep-alive connection closes after the shorter of the two.
+    #[arg(long, default_value_t = 75.0, value_name = "SECONDS")]
+    pub keepalive_timeout: f64,
+    /// Seconds a write to a client may make no progress before the connection is closed
+    /// (nginx's send_timeout).
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub send_timeout: f64,
+    /// Connections served at once; more wait in the listen backlog (default: well below the
+    /// open-file limit, `ulimit -n`: (limit - max(limit/8, 16)) / 2, at most 16384).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+}
+
+impl ServeArgs {
+    pub fn options(&self) -> Result<crate::serve::ServeOptions, String> {
+        let secs = |flag: &str, v: f64| {
+            std::time::Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("--{flag} {v}: must be a positive number of seconds"))
+        };
+        let mut o = crate::serve::ServeOptions::new(self.root.clone(), self.addr);
+        o.header_timeout = secs("header-timeout", self.header_timeout)?;
+        o.idle_timeout = secs("keepalive-timeout", self.keepalive_timeout)?;
+        o.send_timeout = secs("send-timeout", self.send_timeout)?;
+        o.max_connections = self.max_connections.map(|n| n as usize);
+        Ok(o)
+    }
 }
 
 impl BuildArgs {
@@ -283,10 +324,12 @@ impl BuildArgs {
         o.favicon = self.favicon.clone();
         o.limits = Limits {
             max_file_bytes: self.max_file_size,
+            max_package_bytes: self.max_package_size,
         };
         o.tag = self.tag.clone();
         o.kibana_version = self.kibana_version.clone();
         o.previous = self.previous.clone();
+        o.no_previous = self.no_previous;
         o.allow_overwrite = self.allow_overwrite.clone();
         o.allow_removal = self.allow_removal.clone();
         o.profile.all = self.materialize == Materialize::All;

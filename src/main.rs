@@ -140,10 +140,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             );
             Ok(())
         }
-        Command::Serve(args) => eprgen::serve::serve(&eprgen::serve::ServeOptions {
-            root: args.root.clone(),
-            addr: args.addr,
-        }),
+        Command::Serve(args) => eprgen::serve::serve(&args.options().map_err(Error::Usage)?),
         Command::Routes(cmd) => routes(cmd),
     }
 }

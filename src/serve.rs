@@ -146,6 +146,40 @@ impl Tree {
             path: rp.clone(),
             reason: format!("route table is not valid: {e}"),
         })?;
+        // Every file the route table names must be a plain path inside the tree (the manifest's
+        // paths are checked as it loads): a tampered tree is refused whole, not served in part.
+        let named = routes
+            .paths
+            .values()
+            .chain(routes.packages.values().flat_map(|v| {
+                v.values()
+                    .flat_map(|p| [Some(&p.info), Some(&p.zip), p.sig.as_ref()])
+                    .flatten()
+            }))
+            .chain(routes.composed.iter().map(|c| &c.index));
+        for p in named {
+            if crate::write::RelPath::new(p.as_str()).is_none() {
+                return Err(Error::NotATree {
+                    path: rp.clone(),
+                    reason: format!(
+                        "route table names {p:?}, which is not a plain path inside the tree"
+                    ),
+                });
+            }
+        }
+        for id in routes
+            .search
+            .answers
+            .iter()
+            .chain(&routes.categories.answers)
+        {
+            if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::NotATree {
+                    path: rp.clone(),
+                    reason: format!("route table names answer {id:?}, which is not a hex id"),
+                });
+            }
+        }
         let mut files: HashMap<String, FileMeta> = HashMap::new();
         let mut encoded = Vec::new();
         for (k, v) in manifest.files {
@@ -827,6 +861,16 @@ async fn handle(
     state: Arc<State>,
     req: Request<hyper::body::Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
+    // A registry is read-only: every other method is refused. EPR (gorilla/mux without method
+    // matchers) answers them as GET; its clients (Kibana's Fleet, elastic-package, curl in docs)
+    // only send GET and HEAD, and a browser's CORS preflight is never needed for those simple
+    // requests, so a 405 changes nothing for them and stops a POST from being cached as a GET.
+    if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+        let mut r = error_response(405, "405 method not allowed", None, true);
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(r);
+    }
     let tree = state.tree();
     let head = req.method() == hyper::Method::HEAD;
     let outcome = resolve(&tree, req.uri().path(), req.uri().query());
@@ -887,6 +931,174 @@ fn html_escape(s: &str) -> String {
 pub struct ServeOptions {
     pub root: PathBuf,
     pub addr: SocketAddr,
+    /// A client must send a request's whole header within this time (nginx's
+    /// `client_header_timeout`, 60 s).
+    pub header_timeout: Duration,
+    /// A connection with no bytes in either direction for this long is closed (nginx's
+    /// `keepalive_timeout`, 75 s).
+    pub idle_timeout: Duration,
+    /// A write that makes no progress for this long closes the connection (nginx's
+    /// `send_timeout`, 60 s).
+    pub send_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog. `None`: below the open-file
+    /// limit (see [`default_max_connections`]).
+    pub max_connections: Option<usize>,
+}
+
+impl ServeOptions {
+    pub fn new(root: impl Into<PathBuf>, addr: SocketAddr) -> ServeOptions {
+        ServeOptions {
+            root: root.into(),
+            addr,
+            header_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            send_timeout: Duration::from_secs(60),
+            max_connections: None,
+        }
+    }
+}
+
+/// The connection cap when none is given: the soft open-file limit less room for the listener,
+/// the files being sent and the runtime (an eighth of the limit, at least 16), at most 16,384.
+pub fn default_max_connections() -> usize {
+    let soft = fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1024);
+    // Each connection may hold a socket and one open file.
+    (soft.saturating_sub((soft / 8).max(16)) / 2).clamp(1, 16_384)
+}
+
+/// A client connection with the send and idle timeouts: a write that stays pending for
+/// `send` fails, and so does a read that stays pending when nothing moved either way for `idle`.
+struct Guarded<S> {
+    inner: S,
+    idle: Duration,
+    send: Duration,
+    idle_at: std::pin::Pin<Box<tokio::time::Sleep>>,
+    send_at: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Guarded<S> {
+    fn new(inner: S, idle: Duration, send: Duration) -> Guarded<S> {
+        Guarded {
+            inner,
+            idle,
+            send,
+            idle_at: Box::pin(tokio::time::sleep(idle)),
+            send_at: None,
+        }
+    }
+
+    fn active(&mut self) {
+        let at = tokio::time::Instant::now() + self.idle;
+        self.idle_at.as_mut().reset(at);
+    }
+
+    /// A write is pending: fail once it has been for `send`.
+    fn write_pending<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<T>> {
+        use std::future::Future;
+        let send = self.send;
+        let at = self
+            .send_at
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(send)));
+        match at.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => {
+                std::task::Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout")))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Guarded<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.active();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.idle_at.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match std::pin::Pin::new(&mut self.inner).poll_write(cx, buf) {
+            std::task::Poll::Ready(r) => {
+                self.send_at = None;
+                self.active();
+                std::task::Poll::Ready(r)
+            }
+            std::task::Poll::Pending => self.write_pending(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            std::task::Poll::Ready(r) => {
+                self.send_at = None;
+                self.active();
+                std::task::Poll::Ready(r)
+            }
+            std::task::Poll::Pending => self.write_pending(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match std::pin::Pin::new(&mut self.inner).poll_flush(cx) {
+            std::task::Poll::Ready(r) => {
+                self.send_at = None;
+                std::task::Poll::Ready(r)
+            }
+            std::task::Poll::Pending => self.write_pending(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Load the tree and serve until the process is stopped. Prints the bound address on stdout
@@ -913,26 +1125,57 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         let local = listener
             .local_addr()
             .map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
+        let cap = opts.max_connections.unwrap_or_else(default_max_connections);
         println!("serving {} on http://{local}", opts.root.display());
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        tracing::info!(max_connections = cap, "listening");
+        // At the cap, accept waits for a connection to end: new clients wait in the backlog.
+        let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+        // Accept errors (out of file descriptors, mostly) back off from 10 ms to 1 s, and are
+        // logged once per run of failures, not once per try.
+        let mut backoff = Duration::ZERO;
         loop {
+            let slot = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let (stream, _) = match listener.accept().await {
-                Ok(s) => s,
+                Ok(s) => {
+                    if !backoff.is_zero() {
+                        tracing::warn!("accepting connections again");
+                        backoff = Duration::ZERO;
+                    }
+                    s
+                }
                 Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    if backoff.is_zero() {
+                        tracing::warn!(
+                            "accept failed: {e}; retrying with backoff (up to 1 s) until it succeeds"
+                        );
+                        backoff = Duration::from_millis(10);
+                    } else {
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                    drop(slot);
+                    tokio::time::sleep(backoff).await;
                     continue;
                 }
             };
             let _ = stream.set_nodelay(true);
             let state = state.clone();
+            let io = Guarded::new(stream, opts.idle_timeout, opts.send_timeout);
+            let header_timeout = opts.header_timeout;
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), svc)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(io), svc)
                     .await;
+                drop(slot);
             });
         }
     })

@@ -9,7 +9,7 @@
 //! - finishes within a time limit and under a 1 GiB address-space limit (so YAML and zip bombs
 //!   fail fast instead of hanging or eating memory).
 //!
-//! Cases by kind (97 in all):
+//! Cases by kind (105 in all):
 //! - malformed YAML: 5 (unclosed flow, bad indentation, unterminated string, conflicting dotted
 //!   keys, non-string key)
 //! - YAML bombs: 8 (billion laughs with lists, with maps, quadratic alias fan-out, merge-key
@@ -45,6 +45,9 @@
 //! - duplicate name+version within one stage: 2 (--source folder, --packages stage folder)
 //! - other layout errors: 4 (zip name without version, stray file in a name folder, orphan
 //!   signature, FIFO in a package)
+//! - issue 17: 8 (ingest pipeline YAML with 150 KB of `[`, a 30 MB pipeline, package names
+//!   with capitals, a dot, a dash; a folder and a zip over --max-package-size, a zip bomb by
+//!   compression ratio)
 //!
 //! Plus `--skip-invalid` (builds without them, lists them, exits 0), "every problem is
 //! listed in one run", and a catalog with more capabilities than `--materialize all` can list
@@ -828,6 +831,80 @@ cases! {
         let ok = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
         assert!(ok.success());
         expect(fifo, "not a regular file or folder")
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 17: pipeline YAML under the manifest limits, package-spec names, package size and
+// compression ratio.
+
+/// Package `bad` with a data stream whose ingest pipeline `default.yml` holds `text`; returns
+/// the pipeline's path.
+fn bad_pipeline(c: &Ctx, text: &[u8]) -> PathBuf {
+    let dir = c.pkg("bad");
+    write_files(
+        &dir,
+        &[
+            (
+                "data_stream/ds/manifest.yml",
+                b"type: logs\ntitle: T\ningest_pipeline: default\n",
+            ),
+            ("data_stream/ds/fields/base.yml", FIELDS.as_bytes()),
+            (
+                "data_stream/ds/elasticsearch/ingest_pipeline/default.yml",
+                text,
+            ),
+        ],
+    );
+    dir.join("data_stream/ds/elasticsearch/ingest_pipeline/default.yml")
+}
+
+cases! {
+    pipeline_yaml_deep_flow: |c| {
+        // 150 KB of `[`: 30 s of CPU in the YAML scanner before it was held to the limits.
+        let p = bad_pipeline(c, "[".repeat(150_000).as_bytes());
+        expect(p, "invalid ingest pipeline: more than 1024 nested")
+    };
+    pipeline_yaml_oversized: |c| {
+        // 30 MB of YAML: over 1 GiB of parser memory before; now refused unread.
+        let p = bad_pipeline(c, "a: b\n".repeat(6_000_000).as_bytes());
+        expect(p, "invalid ingest pipeline: document is over the limit of 4194304 bytes for YAML")
+    };
+    name_with_capitals: |c| {
+        let dir = good_package(&c.src, "BadPkg", "1.0.0");
+        expect(dir, "package name \"BadPkg\" may hold only a-z, 0-9 and `_`")
+    };
+    name_with_dot: |c| {
+        let dir = good_package(&c.src, "bad.pkg", "1.0.0");
+        expect(dir, "package name \"bad.pkg\" may hold only a-z, 0-9 and `_`")
+    };
+    name_with_dash: |c| {
+        let dir = good_package(&c.src, "bad-pkg", "1.0.0");
+        expect(dir, "package name \"bad-pkg\" may hold only a-z, 0-9 and `_`")
+    };
+    package_over_max_package_size: |c| {
+        let dir = c.pkg("bad");
+        fs::write(dir.join("docs/part.md"), vec![b'x'; 3000]).unwrap();
+        expect(dir, "over the limit of 3000 bytes (--max-package-size)")
+            .with(&["--max-package-size", "3000"])
+    };
+    zip_over_max_package_size: |c| {
+        let z = c.bad_zip(vec![ZipEntry::file("bad-1.0.0/docs/part.md", &vec![b'x'; 3000])]);
+        expect(z, "over the limit of 3000 bytes (--max-package-size)")
+            .with(&["--max-package-size", "3000"])
+    };
+    zip_bomb_ratio: |c| {
+        // 80 MiB of zeros deflate to some 80 KB: a thousand to one.
+        let m = manifest("bad", "1.0.0", "");
+        let zeros = vec![0u8; 80 << 20];
+        let z = deflated_zip_bytes(&[
+            ("bad-1.0.0/manifest.yml", m.as_bytes()),
+            ("bad-1.0.0/docs/README.md", b"# r\n"),
+            ("bad-1.0.0/docs/zeros.bin", &zeros),
+        ]);
+        let p = c.src.join("bad-1.0.0.zip");
+        fs::write(&p, z).unwrap();
+        expect(p, "more than 200 times its size (a zip bomb?)")
     };
 }
 

@@ -4,9 +4,11 @@
 //! `..`, and was checked to stay inside the package (symlinks included).
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::io::Read;
+use std::fs::{self, File};
+use std::io::{Cursor, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::Invalid;
 
@@ -30,14 +32,63 @@ impl Origin {
 pub struct Limits {
     /// Largest single file (uncompressed) accepted, in bytes.
     pub max_file_bytes: u64,
+    /// Largest package accepted: the sum of its files, uncompressed, in bytes.
+    pub max_package_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_file_bytes: 256 * 1024 * 1024,
+            max_package_bytes: 2 << 30,
         }
     }
+}
+
+/// A zip package may expand to at most this many times its own size once it is over
+/// [`RATIO_FLOOR`] bytes uncompressed. Deflate tops out near 1032:1; real packages (JSON, YAML,
+/// Markdown, PNG) stay well under 50:1, so a higher ratio over many bytes is a zip bomb.
+pub const MAX_RATIO: u64 = 200;
+pub const RATIO_FLOOR: u64 = 64 << 20;
+
+/// Open one input file for reading, once, without following a symlink at its last component
+/// and without blocking on a FIFO (`O_NOFOLLOW | O_NONBLOCK`). Type and size are checked on the
+/// open handle (fstat), so a file swapped after it was listed cannot slip a foreign file, an
+/// oversized one or a FIFO in: every read goes through this handle. Returns the handle, bounded
+/// to the size fstat gave (a file that grows meanwhile is read only that far), and its metadata.
+pub fn open_input(
+    path: &Path,
+    max_bytes: u64,
+) -> Result<(std::io::Take<File>, fs::Metadata), String> {
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => "is now a symlink (it changed while eprgen read it)".to_string(),
+            _ => format!("cannot open: {e}"),
+        })?;
+    let md = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    if !md.is_file() {
+        return Err("not a regular file".into());
+    }
+    if md.len() > max_bytes {
+        return Err(format!(
+            "file is {} bytes, over the limit of {max_bytes} bytes",
+            md.len()
+        ));
+    }
+    let len = md.len();
+    Ok((f.take(len), md))
+}
+
+/// The file behind an entry of a folder package, as listed: its path and its identity
+/// (device, inode), which the file opened later must still have.
+#[derive(Debug, Clone)]
+struct Listed {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
 }
 
 /// One file or folder inside a package, by its path relative to the package root.
@@ -55,11 +106,13 @@ enum Source {
     /// Folder root, and for each file entry the real file to read (a symlink's checked target).
     Dir {
         root: PathBuf,
-        real: Vec<Option<PathBuf>>,
+        real: Vec<Option<Listed>>,
     },
-    /// The zip bytes, the top folder name, and for each entry its index in the archive.
+    /// The zip, its central directory parsed once (a clone shares it), the top folder name, and
+    /// for each entry its index in the archive.
     Zip {
-        bytes: Vec<u8>,
+        bytes: Arc<[u8]>,
+        archive: zip::ZipArchive<Cursor<Arc<[u8]>>>,
         top: String,
         index: Vec<Option<usize>>,
     },
@@ -73,6 +126,7 @@ pub struct PackageFs {
     /// contents (`a`, `a/b`, `a.txt`), as EPR's zips list them.
     entries: Vec<FsEntry>,
     source: Source,
+    limits: Limits,
 }
 
 impl PackageFs {
@@ -108,6 +162,11 @@ impl PackageFs {
             .ok()
     }
 
+    /// The size of a file as listed.
+    pub fn size(&self, rel: &str) -> Option<u64> {
+        self.find(rel).map(|i| self.entries[i].size)
+    }
+
     pub fn exists(&self, rel: &str) -> bool {
         self.find(rel).is_some()
     }
@@ -140,16 +199,16 @@ impl PackageFs {
             .filter(|&i| !self.entries[i].is_dir)
             .ok_or_else(|| Invalid::new(self.display_path(rel), "no such file in the package"))?;
         match &self.source {
-            Source::Dir { real, .. } => {
-                let p = real[i].as_ref().expect("file entries have a real path");
-                fs::read(p)
-                    .map_err(|e| Invalid::new(self.display_path(rel), format!("cannot read: {e}")))
+            Source::Dir { .. } => {
+                let mut f = self.open_file(rel)?;
+                let mut out = Vec::new();
+                f.read_to_end(&mut out).map_err(|e| {
+                    Invalid::new(self.display_path(rel), format!("cannot read: {e}"))
+                })?;
+                Ok(out)
             }
-            Source::Zip { bytes, index, .. } => {
-                let mut z =
-                    zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice())).map_err(|e| {
-                        Invalid::new(self.origin.path(), format!("not a valid zip: {e}"))
-                    })?;
+            Source::Zip { archive, index, .. } => {
+                let mut z = archive.clone();
                 let idx = index[i].expect("file entries have a zip index");
                 let mut f = z.by_index(idx).map_err(|e| {
                     Invalid::new(self.display_path(rel), format!("cannot read from zip: {e}"))
@@ -170,13 +229,31 @@ impl PackageFs {
             .map_err(|_| Invalid::new(self.display_path(rel), "is not valid UTF-8"))
     }
 
-    /// The real file behind an entry of a folder package (for streaming copies), `None` for zips.
-    pub fn real_path(&self, rel: &str) -> Option<&Path> {
-        let i = self.find(rel)?;
-        match &self.source {
-            Source::Dir { real, .. } => real[i].as_deref(),
-            Source::Zip { .. } => None,
+    /// Open a file of a folder package for streaming (hashing, copying), through
+    /// [`open_input`], and check it is still the file that was listed: a file or folder swapped
+    /// since (for a symlink, a FIFO, or a folder leading elsewhere) has another identity and is
+    /// refused. For zips, use [`PackageFs::read`].
+    pub fn open_file(&self, rel: &str) -> Result<std::io::Take<File>, Invalid> {
+        let shown = self.display_path(rel);
+        let listed = match (&self.source, self.find(rel)) {
+            (Source::Dir { real, .. }, Some(i)) => real[i].as_ref(),
+            _ => None,
         }
+        .ok_or_else(|| Invalid::new(&shown, "no such file in the package folder"))?;
+        let (f, md) = open_input(&listed.path, self.limits.max_file_bytes)
+            .map_err(|e| Invalid::new(&shown, e))?;
+        if (md.dev(), md.ino()) != (listed.dev, listed.ino) {
+            return Err(Invalid::new(
+                &shown,
+                "changed while eprgen read it (it is no longer the file that was listed)",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Whether this is a folder package (its files are opened with [`PackageFs::open_file`]).
+    pub fn is_folder(&self) -> bool {
+        matches!(self.source, Source::Dir { .. })
     }
 
     /// The raw zip bytes of a zip package.
@@ -216,7 +293,17 @@ fn open_dir(root: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     let mut idx: Vec<usize> = (0..entries.len()).collect();
     idx.sort_by(|&a, &b| walk_cmp(&entries[a].path, &entries[b].path));
     let entries: Vec<FsEntry> = idx.iter().map(|&i| entries[i].clone()).collect();
-    let real: Vec<Option<PathBuf>> = idx.iter().map(|&i| real[i].clone()).collect();
+    let real: Vec<Option<Listed>> = idx.iter().map(|&i| real[i].clone()).collect();
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    if total > limits.max_package_bytes {
+        return Err(Invalid::new(
+            root,
+            format!(
+                "package holds {total} bytes of files, over the limit of {} bytes (--max-package-size)",
+                limits.max_package_bytes
+            ),
+        ));
+    }
     for w in entries.windows(2) {
         if w[0].path == w[1].path {
             return Err(Invalid::new(
@@ -232,6 +319,7 @@ fn open_dir(root: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
             root: root.to_path_buf(),
             real,
         },
+        limits,
     })
 }
 
@@ -241,7 +329,7 @@ fn walk_dir(
     stack: &mut Vec<(PathBuf, String)>,
     active: &mut BTreeSet<PathBuf>,
     entries: &mut Vec<FsEntry>,
-    real: &mut Vec<Option<PathBuf>>,
+    real: &mut Vec<Option<Listed>>,
     limits: Limits,
 ) -> Result<(), Invalid> {
     let Some((dir, prefix)) = stack.pop() else {
@@ -283,8 +371,14 @@ fn walk_dir(
             }
             target = t;
         }
-        let md =
-            fs::metadata(&target).map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
+        // A plain entry is looked at without following links (a symlink swapped in after
+        // readdir is then seen as one, and refused below); a checked symlink's target is followed.
+        let md = if ft.is_symlink() {
+            fs::metadata(&target)
+        } else {
+            fs::symlink_metadata(&target)
+        }
+        .map_err(|e| Invalid::new(&shown, format!("cannot stat: {e}")))?;
         if md.is_dir() {
             let canon = fs::canonicalize(&target)
                 .map_err(|e| Invalid::new(&shown, format!("cannot resolve: {e}")))?;
@@ -318,7 +412,11 @@ fn walk_dir(
                 is_dir: false,
                 size: md.len(),
             });
-            real.push(Some(target));
+            real.push(Some(Listed {
+                path: target,
+                dev: md.dev(),
+                ino: md.ino(),
+            }));
         } else {
             return Err(Invalid::new(&shown, "not a regular file or folder"));
         }
@@ -330,20 +428,22 @@ fn walk_dir(
 fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
     // The zip is served as one file and held in memory while it is read: the limit applies to
     // it as well as to each entry.
-    let len = fs::metadata(path)
-        .map_err(|e| Invalid::new(path, format!("cannot read: {e}")))?
-        .len();
-    if len > limits.max_file_bytes {
+    let (mut f, md) = open_input(path, u64::MAX).map_err(|e| Invalid::new(path, e))?;
+    if md.len() > limits.max_file_bytes {
         return Err(Invalid::new(
             path,
             format!(
-                "zip is {len} bytes, over the limit of {} bytes",
+                "zip is {} bytes, over the limit of {} bytes",
+                md.len(),
                 limits.max_file_bytes
             ),
         ));
     }
-    let bytes = fs::read(path).map_err(|e| Invalid::new(path, format!("cannot read: {e}")))?;
-    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice()))
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(|e| Invalid::new(path, format!("cannot read: {e}")))?;
+    let bytes: Arc<[u8]> = bytes.into();
+    let mut z = zip::ZipArchive::new(Cursor::new(bytes.clone()))
         .map_err(|e| Invalid::new(path, format!("not a valid zip archive: {e}")))?;
     // The zip crate keeps one entry per name (the last one written), so a name held twice would
     // go unseen here while unzip tools and Fleet see both: count the central directory itself.
@@ -405,6 +505,27 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
             ));
         }
         names.push((parts.join("/"), f.is_dir(), f.size(), i));
+    }
+    // What the zip expands to, by its headers (each entry is read below and must hold exactly
+    // what its header says, so the headers bound the work).
+    let total: u64 = names.iter().map(|n| n.2).sum();
+    if total > limits.max_package_bytes {
+        return Err(Invalid::new(
+            path,
+            format!(
+                "zip expands to {total} bytes, over the limit of {} bytes (--max-package-size)",
+                limits.max_package_bytes
+            ),
+        ));
+    }
+    if total > RATIO_FLOOR && total / (bytes.len() as u64).max(1) > MAX_RATIO {
+        return Err(Invalid::new(
+            path,
+            format!(
+                "zip of {} bytes expands to {total} bytes, more than {MAX_RATIO} times its size (a zip bomb?)",
+                bytes.len()
+            ),
+        ));
     }
     // The package root is the top folder holding manifest.yml, as EPR finds it.
     let top = names
@@ -498,11 +619,16 @@ fn open_zip(path: &Path, limits: Limits) -> Result<PackageFs, Invalid> {
         })
         .collect();
     let index = files.iter().map(|f| f.3).collect();
-    drop(z);
     Ok(PackageFs {
         origin: Origin::Zip(path.to_path_buf()),
         entries,
-        source: Source::Zip { bytes, top, index },
+        source: Source::Zip {
+            bytes,
+            archive: z,
+            top,
+            index,
+        },
+        limits,
     })
 }
 
@@ -628,8 +754,14 @@ mod tests {
     fn size_limit() {
         let t = tempfile::tempdir().unwrap();
         fs::write(t.path().join("big"), vec![0u8; 100]).unwrap();
-        let e = PackageFs::open(&Origin::Dir(t.path().into()), Limits { max_file_bytes: 10 })
-            .unwrap_err();
+        let e = PackageFs::open(
+            &Origin::Dir(t.path().into()),
+            Limits {
+                max_file_bytes: 10,
+                ..Limits::default()
+            },
+        )
+        .unwrap_err();
         assert!(e.reason.contains("over the limit"), "{e}");
     }
 }

@@ -107,9 +107,11 @@ pub const MAX_DEPTH: usize = 256;
 /// bracket inside a string counts too; only absurd text comes near.
 const MAX_FLOW_DEPTH: usize = 1024;
 
-/// Parse YAML text (the first document, as Go's `yaml.Unmarshal` does) into a [`Node`], within
-/// [`MAX_YAML_BYTES`], [`MAX_NODES`] and [`MAX_DEPTH`].
-pub fn parse_yaml(text: &str) -> Result<Node, String> {
+/// The limits every YAML text eprgen parses is held to ([`MAX_YAML_BYTES`] and the `[`/`{`
+/// nesting the scanner would choke on), checked before any parser sees it. Returns the text
+/// without a leading UTF-8 byte order mark, which Go's YAML parser skips too.
+pub fn check_yaml(text: &str) -> Result<&str, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.len() > MAX_YAML_BYTES {
         return Err(format!(
             "document is {} bytes, over the limit of {MAX_YAML_BYTES} bytes for YAML",
@@ -131,6 +133,13 @@ pub fn parse_yaml(text: &str) -> Result<Node, String> {
             _ => {}
         }
     }
+    Ok(text)
+}
+
+/// Parse YAML text (the first document, as Go's `yaml.Unmarshal` does) into a [`Node`], within
+/// [`MAX_YAML_BYTES`], [`MAX_NODES`] and [`MAX_DEPTH`].
+pub fn parse_yaml(text: &str) -> Result<Node, String> {
+    let text = check_yaml(text)?;
     let Some(doc) = serde_yaml_ng::Deserializer::from_str(text).next() else {
         return Ok(Node::Null);
     };

@@ -10,8 +10,15 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use crate::package::fs::PackageFs;
 
-/// Write the zip of a folder package. Files are read one at a time (never the whole package).
-pub fn write_package_zip<W: Write + Seek>(out: W, pkg: &PackageFs, top: &str) -> io::Result<()> {
+/// Write the zip of a folder package, in the order of its listing. `read` gives a file's bytes
+/// by relative path, one at a time (never the whole package): the build reads the copies it
+/// just put in the tree, so the zip holds exactly the files served, and the input is read once.
+pub fn write_package_zip<W: Write + Seek>(
+    out: W,
+    pkg: &PackageFs,
+    top: &str,
+    read: &dyn Fn(&str) -> io::Result<Vec<u8>>,
+) -> io::Result<()> {
     let mut z = ZipWriter::new(out);
     let base = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
@@ -23,9 +30,7 @@ pub fn write_package_zip<W: Write + Seek>(out: W, pkg: &PackageFs, top: &str) ->
             z.add_directory(format!("{name}/"), base.unix_permissions(0o755))
                 .map_err(io::Error::other)?;
         } else {
-            let data = pkg
-                .read(&e.path)
-                .map_err(|i| io::Error::other(i.to_string()))?;
+            let data = read(&e.path)?;
             let opts = base
                 .unix_permissions(0o644)
                 .large_file(data.len() as u64 >= u32::MAX as u64);
@@ -47,7 +52,8 @@ mod tests {
     fn build(dir: &std::path::Path) -> Vec<u8> {
         let p = PackageFs::open(&Origin::Dir(dir.into()), Limits::default()).unwrap();
         let mut buf = Cursor::new(Vec::new());
-        write_package_zip(&mut buf, &p, "pkg-1.0.0").unwrap();
+        let read = |rel: &str| p.read(rel).map_err(|i| io::Error::other(i.to_string()));
+        write_package_zip(&mut buf, &p, "pkg-1.0.0", &read).unwrap();
         buf.into_inner()
     }
 

@@ -33,8 +33,24 @@ const KEEP_BUILDS: usize = 2;
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct RelPath(String);
+
+/// A path read back from a tree's manifest is held to the same rule as one written, so a
+/// tampered manifest naming `../../etc/passwd` is refused when the tree is loaded.
+impl TryFrom<String> for RelPath {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<RelPath, String> {
+        RelPath::new(s.clone())
+            .ok_or_else(|| format!("path {s:?} leaves the tree or is not a plain relative path"))
+    }
+}
+
+impl From<RelPath> for String {
+    fn from(p: RelPath) -> String {
+        p.0
+    }
+}
 
 impl RelPath {
     /// Accepts only plain relative paths: no empty, `.` or `..` components, no backslashes.
@@ -109,9 +125,54 @@ fn home_of(out: &Path) -> Result<PathBuf> {
     Ok(parent.join(format!(".{name}.eprgen")))
 }
 
+/// Refuse an output path eprgen may not replace, before anything is built: a file, a folder
+/// that is neither empty nor an eprgen tree, or a symlink (dangling or not) that is not the link
+/// eprgen makes (`.OUT.eprgen/builds/<id>`, relative).
+pub fn check_out(out: &Path) -> Result<()> {
+    let home = home_of(out)?;
+    match fs::symlink_metadata(out) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(out, "cannot stat output", e)),
+        Ok(md) if md.file_type().is_symlink() => {
+            let target = fs::read_link(out).at(out, "cannot read output link")?;
+            let ours = target
+                .strip_prefix(Path::new(home.file_name().expect("home has a name")).join("builds"))
+                .is_ok_and(|id| id.components().count() == 1);
+            if ours {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!(
+                    "{}: is a symlink to {}, which is not an eprgen build; refusing to replace it",
+                    out.display(),
+                    target.display()
+                )))
+            }
+        }
+        Ok(md) if md.is_dir() => {
+            let is_tree = out.join(MANIFEST).is_file();
+            let is_empty = fs::read_dir(out)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if is_tree || is_empty {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!(
+                    "{}: exists and is not an eprgen output; refusing to replace it",
+                    out.display()
+                )))
+            }
+        }
+        Ok(_) => Err(Error::Usage(format!(
+            "{}: exists and is not a folder",
+            out.display()
+        ))),
+    }
+}
+
 impl Staging {
     /// Take the build lock, clear what killed builds left, and open a fresh staging folder.
     pub fn begin(out: &Path) -> Result<Staging> {
+        check_out(out)?;
         let home = home_of(out)?;
         fs::create_dir_all(home.join("builds")).at(&home, "cannot create build folder")?;
         let lock_path = home.join("lock");
@@ -184,10 +245,9 @@ impl Staging {
         })
     }
 
-    /// Copy a file in, hashing it on the way.
-    pub fn copy_from(&self, rel: &RelPath, src: &Path) -> Result<Written> {
+    /// Copy an opened input in, hashing it on the way (`src` names it in errors).
+    pub fn copy_from(&self, rel: &RelPath, src: &Path, mut input: impl Read) -> Result<Written> {
         let p = self.prepare(rel)?;
-        let mut input = File::open(src).at(src, "cannot open")?;
         let mut output = File::options()
             .write(true)
             .create_new(true)
@@ -253,7 +313,17 @@ impl Staging {
         };
         let p = rel.to_path(&self.dir);
         let tmp = p.with_extension("eprgen-link");
-        fs::hard_link(first.to_path(&self.dir), &tmp).at(&tmp, "cannot link duplicate")?;
+        match fs::hard_link(first.to_path(&self.dir), &tmp) {
+            Ok(()) => {}
+            // The file system's link limit (65,000 on ext4): this copy stays a file of its own
+            // and the next duplicates link to it.
+            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+                let mut seen = self.seen.lock().expect("dedupe map");
+                seen.insert(blake3.to_string(), rel.clone());
+                return Ok(());
+            }
+            Err(e) => return Err(Error::io(&tmp, "cannot link duplicate", e)),
+        }
         fs::rename(&tmp, &p).at(&p, "cannot replace duplicate by a link")?;
         Ok(())
     }
@@ -338,6 +408,11 @@ impl Staging {
         let tmp = self.home.join("link.tmp");
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&target, &tmp).at(&tmp, "cannot create link")?;
+        // Checked before the build too; again here, as the output may have changed meanwhile.
+        if let Err(e) = check_out(&self.out) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         match fs::symlink_metadata(&self.out) {
             Ok(md) if md.file_type().is_symlink() => {}
             Ok(md) if md.is_dir() => {
@@ -401,7 +476,11 @@ impl Staging {
 
 /// blake3 and size of a file on disk.
 pub fn hash_file(p: &Path) -> Result<Written> {
-    let mut f = File::open(p).at(p, "cannot open")?;
+    hash_reader(File::open(p).at(p, "cannot open")?, p)
+}
+
+/// blake3 and size of what a reader yields (`p` names it in errors).
+pub fn hash_reader(mut f: impl Read, p: &Path) -> Result<Written> {
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -499,8 +578,10 @@ mod tests {
         fs::remove_dir_all(t.path().join(".public.eprgen")).unwrap();
         fs::create_dir_all(&out).unwrap();
         fs::write(out.join("mine.txt"), "keep").unwrap();
-        let s = Staging::begin(&out).unwrap();
-        assert!(s.commit("id", b"{}").is_err());
+        // Refused before anything is built (issue 17), and left alone.
+        let e = Staging::begin(&out).unwrap_err();
+        assert!(e.to_string().contains("is not an eprgen output"), "{e}");
         assert_eq!(fs::read_to_string(out.join("mine.txt")).unwrap(), "keep");
+        assert!(!t.path().join(".public.eprgen").exists());
     }
 }
