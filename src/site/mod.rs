@@ -670,8 +670,25 @@ pub fn readme_html(markdown: &str, base: &str) -> String {
         .url_relative(ammonia::UrlRelative::Custom(Box::new(Rebase(
             base.to_string(),
         ))))
+        .attribute_filter(local_images)
         .clean(&raw)
         .to_string()
+}
+
+/// An image from outside the tree would be fetched when the page is opened (the catalog must
+/// work air-gapped and fetch nothing from elsewhere): only relative image URLs are kept.
+fn local_images<'u>(
+    element: &str,
+    attribute: &str,
+    value: &'u str,
+) -> Option<std::borrow::Cow<'u, str>> {
+    let scheme = value
+        .split_once(':')
+        .is_some_and(|(s, _)| !s.is_empty() && !s.contains('/'));
+    if element == "img" && attribute == "src" && (scheme || value.starts_with("//")) {
+        return None;
+    }
+    Some(value.into())
 }
 
 /// Relative URLs of a README point into its package's files; root-relative and
@@ -698,7 +715,8 @@ mod tests {
     fn readme_is_inert() {
         let md = "# Hi\n\n<script>alert(1)</script>\n\n[x](javascript:alert(2)) \
                   <img src=x onerror=alert(3)> <a href=\"JaVaScRiPt:alert(4)\">y</a>\n\n\
-                  ![shot](../img/a.png) [abs](https://example.com/) [top](/etc/passwd)";
+                  ![shot](../img/a.png) [abs](https://example.com/) [top](/etc/passwd) \
+                  ![remote](https://example.com/t.png) <img src=\"//example.com/u.png\">";
         let html = readme_html(md, "../../../package/p/1.0.0/docs/");
         assert!(!html.to_lowercase().contains("<script"), "{html}");
         assert!(!html.to_lowercase().contains("javascript:"), "{html}");
@@ -710,6 +728,8 @@ mod tests {
         assert!(html.contains("href=\"https://example.com/\""), "{html}");
         assert!(!html.contains("/etc/passwd\""), "{html}");
         assert!(html.contains("<h1>Hi</h1>"), "{html}");
+        assert!(!html.contains("example.com/t.png"), "{html}");
+        assert!(!html.contains("example.com/u.png"), "{html}");
     }
 
     #[test]
