@@ -364,25 +364,9 @@ fn paths(rng: &mut Rng, tree: &Tree) -> Vec<(String, Option<String>)> {
         "/package/%00/1.0.0/",
         "/package/a\\b/1.0.0/",
         "/package/./x/",
-        // The HTML catalog (issue 16).
-        "/catalog",
-        "/catalog/",
-        "/catalog/index.html",
-        "/catalog/package/",
-        "/catalog/nope.html",
-        "/catalog//index.html",
-        "/catalog/%2e%2e/index.json",
-        "/catalogx",
-        "/catalog/index.html/",
     ]
     .map(String::from)
     .to_vec();
-    for f in tree.files.keys().filter(|f| f.starts_with("catalog/")) {
-        out.push(format!("/{f}"));
-        if let Some(dir) = f.strip_suffix("index.html") {
-            out.push(format!("/{dir}"));
-        }
-    }
     let mut files: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for f in tree.files.keys() {
         let parts: Vec<&str> = f.splitn(4, '/').collect();

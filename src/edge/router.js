@@ -390,13 +390,6 @@ function resolve(t, rawPath, query) {
         base === '/health' || t.path(base))) {
         return { r: base + q };
     }
-    // The HTML catalog: files under catalog/, a folder's index.html (serve::resolve).
-    if (path === '/catalog') return { r: '/catalog/' + q };
-    if (path.slice(0, 9) === '/catalog/') {
-        var cat = path.slice(1) + (path.slice(-1) === '/' ? 'index.html' : '');
-        var cm = cat.indexOf('//') >= 0 ? null : t.file(cat);
-        return cm || cm === undefined ? { f: cat } : fail(404, NOT_FOUND);
-    }
     var g = path.split('/'), name = g[2], version = g[3], p;
     if (g[1] === 'package' && g.length >= 4) {
         if (g.length === 4 && isName(name)) return { r: path + '/' + q };
