@@ -655,7 +655,7 @@ fn plan(versions: &[Version<'_>], templates: &Templates) -> Result<Vec<Job>> {
 
 fn versions_file_exists(p: &Package, file: &str) -> bool {
     let want = format!("{}/{file}", p.url_path());
-    p.assets.iter().any(|a| *a == want)
+    p.assets.contains(&want)
 }
 
 /// A README as safe HTML: Markdown (CommonMark + tables, strikethrough, task lists) rendered by
