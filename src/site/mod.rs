@@ -666,13 +666,35 @@ pub fn readme_html(markdown: &str, base: &str) -> String {
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut raw = String::new();
     html::push_html(&mut raw, Parser::new_ext(markdown, opts));
-    ammonia::Builder::default()
+    let clean = ammonia::Builder::default()
         .url_relative(ammonia::UrlRelative::Custom(Box::new(Rebase(
             base.to_string(),
         ))))
         .attribute_filter(local_images)
+        // A link whose URL was dropped stays as `<a>` text; with ammonia's default `rel` it
+        // would be invalid HTML (`rel` needs `href`), and `target` is not allowed anyway.
+        .link_rel(None)
         .clean(&raw)
-        .to_string()
+        .to_string();
+    drop_images_without_src(&clean)
+}
+
+/// An `<img>` whose remote `src` was dropped is removed (an image without `src` is invalid
+/// HTML). The input is ammonia's output, where every `<img` is a tag (text has `&lt;`).
+fn drop_images_without_src(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find("<img") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find('>').map_or(tail.len(), |e| e + 1);
+        if tail[..end].contains(" src=\"") {
+            out.push_str(&tail[..end]);
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An image from outside the tree would be fetched when the page is opened (the catalog must
@@ -727,6 +749,8 @@ mod tests {
         );
         assert!(html.contains("href=\"https://example.com/\""), "{html}");
         assert!(!html.contains("/etc/passwd\""), "{html}");
+        assert!(html.contains("<a>top</a>"), "{html}");
+        assert!(!html.contains("<img alt=\"remote\">"), "{html}");
         assert!(html.contains("<h1>Hi</h1>"), "{html}");
         assert!(!html.contains("example.com/t.png"), "{html}");
         assert!(!html.contains("example.com/u.png"), "{html}");
