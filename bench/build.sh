@@ -5,7 +5,8 @@
 # usage: bench/build.sh PACKAGE_STORAGE_DIR [STAGE]
 #   PACKAGE_STORAGE_DIR holds production/ (and staging/, snapshot/), e.g. the extracted
 #   elastic/package-storage branches. Prints wall time, peak RSS, files and bytes for both and
-#   the ratio eprgen/baseline.
+#   the ratio eprgen/baseline, and eprgen's stage times (read, packages, plan, compress answers,
+#   catalog, answers, commit; `build --json` timings_ms).
 set -euo pipefail
 src=${1:?usage: bench/build.sh PACKAGE_STORAGE_DIR [STAGE]}
 stage=${2:-production}
@@ -28,7 +29,7 @@ measure() { # label, command...
 secs() { awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }' <<<"$1"; }
 
 sync
-read -r _ ewall erss < <(measure eprgen "$bin" build --quiet --packages "$src" --stage "$stage" --out "$work/public")
+read -r _ ewall erss < <(measure eprgen "$bin" build --quiet --json --packages "$src" --stage "$stage" --out "$work/public")
 efiles=$(find -L "$work/public" -type f | wc -l)
 ebytes=$(du -sbL "$work/public" | awk '{print $1}')
 
@@ -49,3 +50,12 @@ es=$(secs "$ewall"); zs=$(secs "$zwall")
 printf 'eprgen build (%s): wall %ss, peak RSS %s KiB, %s files, %s bytes\n' "$stage" "$es" "$erss" "$efiles" "$ebytes"
 printf 'baseline zip -r -X, 2 processes: wall %ss, peak RSS %s KiB, %s files, %s bytes\n' "$zs" "$zrss" "$zfiles" "$zbytes"
 awk -v a="$es" -v b="$zs" 'BEGIN { printf "ratio eprgen/baseline wall: %.2f\n", a/b }'
+# The build's JSON report is the block from the first line `{` to the last `}` of its output.
+python3 - "$work/eprgen.log" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+start = lines.index("{")
+end = len(lines) - lines[::-1].index("}")
+t = json.loads("\n".join(lines[start:end]))["timings_ms"]
+print("eprgen stage times (ms): " + ", ".join(f"{k} {v}" for k, v in t.items()))
+PY

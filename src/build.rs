@@ -61,6 +61,10 @@ pub struct BuildOptions {
     pub profile: plan::Profile,
     /// `--materialize all` refuses to write more answer bytes than this.
     pub max_answer_bytes: u64,
+    /// Write the HTML catalog (`catalog/`).
+    pub catalog: bool,
+    /// Override the catalog's built-in templates with the files of this folder.
+    pub templates: Option<PathBuf>,
 }
 
 /// The code whose output the plan key stands for: answers are reused only from a build by the
@@ -97,6 +101,8 @@ impl BuildOptions {
             allow_removal: Vec::new(),
             profile: plan::Profile::default(),
             max_answer_bytes: MAX_ANSWER_BYTES,
+            catalog: true,
+            templates: None,
         }
     }
 }
@@ -523,6 +529,52 @@ fn render_one(
     })
 }
 
+/// The HTML catalog (`catalog/`), rendered in parallel; an unchanged page is linked from the
+/// previous build.
+fn catalog_pages(
+    staging: &Staging,
+    rendered: &[Rendered],
+    templates: &crate::site::Templates,
+    previous: Option<&Previous>,
+    timings: &mut Vec<(&'static str, u128)>,
+) -> Result<Vec<FileOut>> {
+    let t = Instant::now();
+    let versions: Vec<crate::site::Version<'_>> = rendered
+        .iter()
+        .map(|r| crate::site::Version {
+            package: &r.package,
+            stage: r.stage,
+            content_hash: &r.content_hash,
+            kibana: r.kibana.as_ref(),
+        })
+        .collect();
+    let prev = previous.map(|p| crate::site::Previous {
+        dir: &p.dir,
+        manifest: &p.manifest,
+    });
+    let site = crate::site::render(staging, &versions, templates, prev)?;
+    timings.push(("catalog", t.elapsed().as_millis()));
+    tracing::info!(
+        pages = site.pages.len(),
+        rendered = site.rendered,
+        reused = site.reused,
+        ms = t.elapsed().as_millis() as u64,
+        "catalog written"
+    );
+    Ok(site
+        .pages
+        .into_iter()
+        .map(|p| {
+            (
+                p.path,
+                p.written,
+                p.content_type.to_string(),
+                CacheKind::Index,
+            )
+        })
+        .collect())
+}
+
 /// When nothing the answer space depends on changed, link the previous build's answers and
 /// take its diagrams instead of planning again.
 fn reuse_plan(
@@ -802,6 +854,11 @@ pub fn build(
 ) -> Result<BuildReport> {
     opts.profile.check().map_err(Error::Usage)?;
     crate::write::check_out(&opts.out)?;
+    // Templates are read first: a broken one fails the build before anything is written.
+    let templates = match opts.catalog {
+        true => Some(crate::site::Templates::load(opts.templates.as_deref())?),
+        false => None,
+    };
     let mut timings = Vec::new();
     let t0 = Instant::now();
     let steps = 5;
@@ -1032,9 +1089,14 @@ pub fn build(
         "answer space planned"
     );
 
+    let catalog_files = match &templates {
+        Some(t) => catalog_pages(&staging, &rendered, t, previous.as_ref(), &mut timings)?,
+        None => Vec::new(),
+    };
     let t = Instant::now();
     progress(4, steps, "writing answers and routes");
     let mut files = answer_files;
+    files.extend(catalog_files);
     let answer_bytes = space.answer_bytes;
     let index = gojson::to_go_pretty(
         &json!({"service.name": "package-registry", "service.version": VERSION}),

@@ -35,7 +35,8 @@ pub enum Command {
     #[command(
         after_long_help = "Examples:\n  eprgen build\n  eprgen build --stage staging --out public\n  \
 eprgen build --source packages/local --source packages/production --out /srv/epr\n  \
-eprgen build --skip-invalid --cache-search 60"
+eprgen build --skip-invalid --cache-search 60\n  \
+eprgen build --templates my-templates   # the HTML catalog (catalog/index.html) with your templates"
     )]
     Build(Box<BuildArgs>),
     /// Serve a built tree over HTTP with eprgen's routes and headers.
@@ -197,6 +198,14 @@ pub struct BuildArgs {
     /// Serve this file as /favicon.ico (default: eprgen's own icon).
     #[arg(long, value_name = "FILE")]
     pub favicon: Option<PathBuf>,
+    /// Do not write the browsable HTML catalog (`catalog/`, see `/catalog/index.html`).
+    #[arg(long)]
+    pub no_catalog: bool,
+    /// Override the catalog's built-in minijinja templates (base.html, index.html,
+    /// package.html, category.html) with the files of this folder that have those names.
+    /// Example: --templates my-templates
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Largest package file accepted, in bytes.
     #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
     pub max_file_size: u64,
@@ -322,6 +331,8 @@ impl BuildArgs {
             catch_all: self.cache_catch_all,
         };
         o.favicon = self.favicon.clone();
+        o.catalog = !self.no_catalog;
+        o.templates = self.templates.clone();
         o.limits = Limits {
             max_file_bytes: self.max_file_size,
             max_package_bytes: self.max_package_size,

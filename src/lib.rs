@@ -4,7 +4,7 @@
 //! `read` (walk stages and sources) → `package` (parse and validate one package) →
 //! `catalog` (all packages; EPR's /search and /categories semantics) → `plan` (the finite
 //! answer space and its route table) → `render` (files, zips, answers) → `write` (staging dir,
-//! manifest, atomic swap). `serve` reads only a built tree.
+//! manifest, atomic swap). `site` renders the browsable HTML catalog of a build. `serve` reads only a built tree.
 
 pub mod build;
 pub mod catalog;
@@ -17,6 +17,7 @@ pub mod promote;
 pub mod read;
 pub mod render;
 pub mod serve;
+pub mod site;
 pub mod verify;
 pub mod write;
 

@@ -350,6 +350,25 @@ pub fn resolve(tree: &Tree, raw_path: &str, query: Option<&str>) -> Outcome {
         Some(q) if !q.is_empty() => format!("{p}?{q}"),
         _ => p.to_string(),
     };
+    // The HTML catalog (`eprgen build` writes it, see site.rs): files under `catalog/`, a
+    // folder's `index.html` for a path ending in `/`. Its links are relative, so `/catalog`
+    // redirects to `/catalog/`.
+    if path == "/catalog" {
+        return Outcome::Redirect(with_query("/catalog/"));
+    }
+    if let Some(rest) = path.strip_prefix("/catalog/") {
+        let index = if rest.is_empty() || rest.ends_with('/') {
+            "index.html"
+        } else {
+            ""
+        };
+        let file = format!("catalog/{rest}{index}");
+        return if tree.files.contains_key(&file) && !file.contains("//") {
+            Outcome::File(file)
+        } else {
+            err(404, "404 page not found")
+        };
+    }
     // StrictSlash: `/search/` → `/search`, `/package/a/1.0.0` → `/package/a/1.0.0/`.
     if let Some(stripped) = path.strip_suffix('/') {
         if stripped == "/search"

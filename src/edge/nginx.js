@@ -260,11 +260,24 @@ function sendComposed(r, t, ep, query) {
     r.return(200, body);
 }
 
+// The HTML catalog (src/site, `serve::resolve`): files under catalog/, a folder's index.html
+// for a path ending in `/`, `/catalog` redirected to `/catalog/`. It is here and not in
+// router.js because the CloudFront function has no room left for it; behind CloudFront a
+// `/catalog/*` behaviour to the bucket serves the catalog (README, Catalog).
+function catalogRoute(t, rawPath, query) {
+    var path = decodePath(rawPath);
+    if (path === '/catalog') return { r: '/catalog/' + (query ? '?' + query : '') };
+    if (path === null || path.slice(0, 9) !== '/catalog/') return null;
+    var f = path.slice(1) + (path.slice(-1) === '/' ? 'index.html' : '');
+    return t.file(f) ? { f: f } : fail(404, NOT_FOUND);
+}
+
 function handle(r) {
     var t = table(r);
     if (t === null) return error(r, 500, INCOMPLETE, null, false);
     var uri = r.variables.request_uri, qi = uri.indexOf('?');
-    var out = resolve(t, qi < 0 ? uri : uri.slice(0, qi), qi < 0 ? null : uri.slice(qi + 1));
+    var path = qi < 0 ? uri : uri.slice(0, qi), query = qi < 0 ? null : uri.slice(qi + 1);
+    var out = catalogRoute(t, path, query) || resolve(t, path, query);
     if (out.f !== undefined) return sendFile(r, t, out.f);
     if (out.k !== undefined) return sendComposed(r, t, out.k, qi < 0 ? null : uri.slice(qi + 1));
     if (out.h) {
