@@ -159,7 +159,13 @@ fn check_bucket(bucket: &dyn Bucket, prefix: &str, root: &Path, headers: bool, s
         let mut expected: BTreeSet<String> =
             m.files.keys().map(|k| k.as_str().to_string()).collect();
         expected.insert(NOT_FOUND.to_string());
-        assert_eq!(keys, expected, "the bucket holds other keys");
+        expected.insert(MANIFEST.to_string());
+        let extra: Vec<_> = keys.difference(&expected).collect();
+        let missing: Vec<_> = expected.difference(&keys).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty(),
+            "the bucket holds other keys: {extra:?}; lacks {missing:?}"
+        );
     }
 }
 
@@ -179,7 +185,8 @@ fn issue_12_s3_publish_reads_back_and_serves_the_conformance_kit() {
         &["--invalidation-list", list.to_str().unwrap()],
     );
     let m = manifest(&t.a);
-    assert_eq!(n(&r, "objects"), m.files.len() as u64 + 1);
+    // The tree's files, the error body and the manifest.
+    assert_eq!(n(&r, "objects"), m.files.len() as u64 + 2);
     // Identical bytes with identical headers are sent once and copied inside the store.
     assert!(n(&r, "copied") > 0, "{r}");
     assert_eq!(n(&r, "uploaded") + n(&r, "copied"), n(&r, "objects"), "{r}");
@@ -314,13 +321,12 @@ fn issue_12_republish_writes_nothing_and_a_change_only_what_changed() {
         changed.len() as u64,
         "{r}"
     );
+    // A README changes the package's file and zip, no answer (the package JSON does not hold it).
     let paths = std::fs::read_to_string(list.path()).unwrap();
-    assert!(
-        paths.contains("/package/foo/1.0.0/docs/README.md\n"),
-        "{paths}"
+    assert_eq!(
+        paths,
+        "/epr/foo/foo-1.0.0.zip\n/package/foo/1.0.0/docs/README.md\n"
     );
-    assert!(paths.contains("/search*\n"), "{paths}");
-    assert!(!paths.contains("multiversion"), "{paths}");
     // The old build's objects stay (no --prune), the new one is whole.
     check_bucket(&moto, "", &t.b, true, true);
 }
@@ -357,6 +363,21 @@ fn issue_12_prune_deletes_only_after_the_manifest_switched() {
         .map(|a| a["key"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(deletes, removed.iter().cloned().collect());
+    // Removing a version changes answers and route data: every query must be invalidated.
+    let inv: Vec<&str> = dry["invalidation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for p in [
+        "/search*",
+        "/categories*",
+        "/epr/multiversion/multiversion-1.0.3.zip",
+        "/package/multiversion/1.0.3/",
+    ] {
+        assert!(inv.contains(&p), "{p} not in {inv:?}");
+    }
     let writes = dry["actions"].as_array().unwrap().len();
     let c_manifest = std::fs::read(std::fs::canonicalize(&t.c).unwrap().join(MANIFEST)).unwrap();
     assert!(writes > deletes.len());
@@ -486,24 +507,35 @@ fn kill_and_resume(bucket: &dyn Bucket, headers: bool) {
         assert_eq!(check_live_build_whole(bucket, &[&t.a]), None);
     }
     resume(bucket, &t.a, headers);
-    // A change, killed at several points: build a stays live and whole, or b is whole.
-    let dry = publish(bucket, &t.b, "", &["--dry-run"]);
-    let writes = dry["actions"].as_array().unwrap().len();
-    assert!(writes > 4, "{dry}");
-    for n in [1, 2, writes / 2, writes - 1, writes] {
-        let o = publish_cmd(bucket, &t.b, "", &[])
+    // An update (build c: a version removed, a README changed: new answers, route data
+    // overwritten in place), killed at several points, one write at a time (-j 1) so that the
+    // kill point is exact. Each run resumes the one before, so N is taken from what is left.
+    let remaining = || {
+        let dry = publish(bucket, &t.c, "", &["--dry-run"]);
+        dry["actions"].as_array().unwrap().len()
+    };
+    let first = remaining();
+    assert!(first > 4, "only {first} writes");
+    let picks: [fn(usize) -> usize; 5] = [|_| 1, |_| 2, |w| w / 2, |w| w - 1, |w| w];
+    for pick in picks {
+        let w = remaining();
+        let n = pick(w).max(1);
+        let o = publish_cmd(bucket, &t.c, "", &["-j", "1"])
             .env("EPRGEN_PUBLISH_ABORT_AFTER", n.to_string())
             .output()
             .unwrap();
         assert!(
             !o.status.success(),
-            "publish was not killed after {n} writes"
+            "publish was not killed after {n} of {w} writes"
         );
-        let which = check_live_build_whole(bucket, &[&t.a, &t.b]);
-        // The manifest is the last write of the publish (the journal write comes before it).
-        assert_eq!(which, Some(0), "after {n} of {writes} writes");
+        // Whichever manifest is live names a whole build; the manifest is the last write of a
+        // publish (after the journal), so it switches only when every other write is done.
+        let which = check_live_build_whole(bucket, &[&t.a, &t.c]);
+        if n < w {
+            assert_eq!(which, Some(0), "after {n} of {w} writes");
+        }
     }
-    resume(bucket, &t.b, headers);
+    resume(bucket, &t.c, headers);
 }
 
 #[test]
@@ -687,14 +719,13 @@ fn issue_12_errors_name_the_object_and_the_reason() {
         &copy.path().join("t"),
     );
     let tree = copy.path().join("t");
-    std::fs::write(tree.join("package/foo/1.0.0/docs/README.md"), "changed").unwrap();
+    let zip = tree.join("epr/foo/foo-1.0.0.zip");
+    std::fs::write(&zip, "changed").unwrap();
     let o = publish_raw(&moto, &tree, "x", &[]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("package/foo/1.0.0/docs/README.md: not a built eprgen tree (the file differs from the manifest"),
-        "{err}"
-    );
+    let needle = format!("{}: differs from the tree's manifest", zip.display());
+    assert!(err.contains(&needle), "{err}");
     assert!(moto.get("x", MANIFEST).is_none());
 }
 

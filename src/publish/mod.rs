@@ -607,10 +607,16 @@ impl Ctx {
     }
 }
 
+/// The tree's file is not what its manifest says (changed after the build): exit 1.
 fn differs(o: &Object) -> Error {
-    Error::NotATree {
-        path: PathBuf::from(&o.rel),
-        reason: "the file differs from the manifest (run `eprgen verify`)".to_string(),
+    let path = match &o.source {
+        Source::File(p) => p.clone(),
+        Source::Body(_) => PathBuf::from(&o.rel),
+    };
+    Error::Input {
+        path,
+        reason: "differs from the tree's manifest (size or blake3; run `eprgen verify`)"
+            .to_string(),
     }
 }
 
