@@ -213,14 +213,13 @@ fn same_entry(a: &FileMeta, b: &FileMeta) -> bool {
 /// Which phase writes `rel`: 0 a key the live build does not have, 1 route data or a live key
 /// overwritten, 2 the manifest.
 fn phase_of(rel: &str, live: Option<&Manifest>) -> usize {
+    let route_data =
+        rel.starts_with(&format!("{META_DIR}/")) && rel != crate::edge::s3::RESOURCE_NOT_FOUND;
+    let overwrites_live = live
+        .is_some_and(|m| crate::write::RelPath::new(rel).is_some_and(|r| m.files.contains_key(&r)));
     if rel == MANIFEST {
         2
-    } else if rel.starts_with(&format!("{META_DIR}/")) && rel != crate::edge::s3::RESOURCE_NOT_FOUND
-    {
-        1
-    } else if live
-        .is_some_and(|m| crate::write::RelPath::new(rel).is_some_and(|r| m.files.contains_key(&r)))
-    {
+    } else if route_data || overwrites_live {
         1
     } else {
         // A key outside the live manifest is new to it, even when the bucket holds a stray
