@@ -10,9 +10,10 @@
 //!    (the journal of a publish that did not finish); a path whose entry (size, blake3,
 //!    headers) is the same in both manifests and that no unfinished publish overwrote is
 //!    unchanged and not touched;
-//! 2. lists the prefix once; every other object that is already there with the same size is
-//!    checked (HEAD: blake3 metadata and headers; `file://`: its bytes), so a publish that was
-//!    killed resumes without sending again what arrived;
+//! 2. checks every other object that may be there already (HEAD: blake3 metadata and headers;
+//!    `file://`: its bytes): just those keys when they are few, else the keys a single listing
+//!    of the prefix shows with the new size; so a publish that was killed resumes without
+//!    sending again what arrived;
 //! 3. writes in a safe order: first the bodies nothing points to yet (new keys: zips, package
 //!    files, answers); then the journal, naming every live key about to be overwritten; then the
 //!    route data and the overwritten keys; last the manifest (the bucket's stage pointer: its
@@ -737,30 +738,30 @@ async fn run(opts: &PublishOptions, ctx: Arc<Ctx>) -> Result<PublishReport> {
         None => None,
     };
     let same = live_bytes.as_deref() == Some(manifest_bytes.as_slice());
-    // 2. Unless the bucket already serves this very build, list it and check what arrived.
-    let listing = if !same || opts.prune || journal.is_some() {
-        Some(ctx.list().await?)
-    } else {
-        None
-    };
     let mut remote = Remote {
         manifest: live,
         manifest_bytes: live_bytes,
         journal,
-        listing,
+        listing: None,
         same_build: same,
     };
+    // 2. Check what of the rest arrived already. A bucket serving a build that differs in a
+    //    few paths is asked about those (a HEAD each); otherwise (a first publish, many
+    //    changes, --prune) it is listed once and only keys there with the new size are asked.
     let first = plan(&objects, &remote, &BTreeSet::new(), false, &BTreeSet::new());
-    let candidates: Vec<Object> = first
+    let pending: Vec<&Object> = first
         .phases
         .iter()
         .flat_map(|p| p.uploads.iter().chain(p.copies.iter().map(|(_, o)| o)))
-        .filter(|o| {
-            remote
-                .listing
-                .as_ref()
-                .and_then(|l| l.get(&o.rel))
-                .is_some_and(|size| *size == o.size)
+        .collect();
+    if opts.prune || remote.manifest.is_none() || pending.len() > (objects.len() / 100).max(100) {
+        remote.listing = Some(ctx.list().await?);
+    }
+    let candidates: Vec<Object> = pending
+        .into_iter()
+        .filter(|o| match &remote.listing {
+            Some(l) => l.get(&o.rel).is_some_and(|size| *size == o.size),
+            None => true,
         })
         .cloned()
         .collect();
