@@ -60,9 +60,55 @@ eprgen diff old/_eprgen/manifest.json public --json")]
 eprgen promote jobqueue@0.2.0-beta.1 --to staging --packages packages --dry-run"
     )]
     Promote(PromoteArgs),
+    /// Upload a built tree to object storage (S3, GCS, Azure Blob, a folder) in a safe order:
+    /// only what changed, the manifest last, so the bucket always serves one complete build.
+    #[command(after_long_help = PUBLISH_HELP)]
+    Publish(PublishArgs),
     /// Make what serves a built tree without eprgen: nginx, CloudFront + S3.
     #[command(subcommand)]
     Routes(RoutesCommand),
+}
+
+const PUBLISH_HELP: &str = "Destinations and their environment:\n  \
+s3://BUCKET/PREFIX    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,\n                        \
+AWS_ENDPOINT_URL (or AWS_ENDPOINT) for S3-compatible servers, AWS_ALLOW_HTTP=true for http://\n  \
+gs://BUCKET/PREFIX    GOOGLE_SERVICE_ACCOUNT (a key file) or GOOGLE_APPLICATION_CREDENTIALS\n  \
+az://CONTAINER/PREFIX AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_KEY);\n                        \
+AZURE_STORAGE_USE_EMULATOR=true and AZURITE_BLOB_STORAGE_URL for Azurite\n  \
+file:///PATH          an existing folder (no headers are stored)\n\n\
+Exit codes: 0 ok; 1 the tree differs from its manifest or the bucket's manifest is not valid; 2 a bad \
+URL, missing credentials, a bucket that does not exist, permission denied or another store error.\n\n\
+Examples:\n  eprgen publish --root public --to s3://my-bucket/epr --invalidation-list paths.txt\n  \
+eprgen publish --root public --to s3://my-bucket/epr --prune -j 32 --json\n  \
+eprgen publish --root public --to az://registry --dry-run";
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The built tree to publish (the --out of a build; a link is resolved once).
+    #[arg(long, default_value = "public", value_name = "DIR")]
+    pub root: PathBuf,
+    /// The destination: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or
+    /// file:///PATH. Each object's key is its path in the tree under PREFIX.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Requests in flight at once.
+    #[arg(long, short, default_value_t = 16, value_name = "N")]
+    pub jobs: usize,
+    /// Retries of a failed request (connection errors, 5xx, 429), with exponential backoff.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: usize,
+    /// After the new manifest is live, delete every object under PREFIX the new build does not have.
+    #[arg(long)]
+    pub prune: bool,
+    /// Print what would be uploaded, copied and deleted; write nothing to the store.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the viewer paths a CDN must invalidate here, one a line (`/*` on a first publish).
+    #[arg(long, value_name = "FILE")]
+    pub invalidation_list: Option<PathBuf>,
+    /// Print a JSON summary on stdout (counts, bytes, time, the invalidation paths).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -116,8 +162,8 @@ import file.\n\nExamples:\n  eprgen routes cloudfront --root public --kvs-out kv
     Cloudfront(CloudfrontArgs),
     /// Print each object's S3 metadata (Content-Type, Cache-Control) from the manifest.
     #[command(
-        after_long_help = "Examples:\n  eprgen routes s3-metadata --root public > objects.json\n  \
-eprgen routes s3-metadata --root public --format shell --dest s3://my-bucket/epr | sh"
+        after_long_help = "To upload, use `eprgen publish`; `--format shell` is retired and only prints a \
+script that runs it.\n\nExamples:\n  eprgen routes s3-metadata --root public > objects.json"
     )]
     S3Metadata(S3MetadataArgs),
 }
@@ -150,7 +196,7 @@ pub struct S3MetadataArgs {
     /// The built tree.
     #[arg(long, default_value = "public", value_name = "DIR")]
     pub root: PathBuf,
-    /// `json` (a list of objects) or `shell` (`aws s3 cp` commands).
+    /// `json` (a list of objects), or `shell` (retired: a script that runs `eprgen publish`).
     #[arg(long, default_value = "json", value_name = "FORMAT", value_parser = ["json", "shell"])]
     pub format: String,
     /// Upload destination of the shell commands.

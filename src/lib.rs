@@ -14,6 +14,7 @@ pub mod error;
 pub mod package;
 pub mod plan;
 pub mod promote;
+pub mod publish;
 pub mod read;
 pub mod render;
 pub mod serve;

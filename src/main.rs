@@ -142,7 +142,100 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Serve(args) => eprgen::serve::serve(&args.options().map_err(Error::Usage)?),
         Command::Routes(cmd) => routes(cmd),
+        Command::Publish(args) => publish(args, cli.quiet),
     }
+}
+
+/// The progress bar of `eprgen publish` (indicatif, on stderr when it is a terminal).
+struct Bar(indicatif::ProgressBar);
+
+impl eprgen::publish::Progress for Bar {
+    fn start(&self, objects: u64, bytes: u64) {
+        self.0.set_length(bytes.max(1));
+        self.0.set_message(format!("0/{objects} objects"));
+        self.0.set_position(0);
+        self.0.reset_eta();
+        self.0.set_prefix(objects.to_string());
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+        // The object count rides in the message; the bar itself measures bytes (for the ETA).
+        let done = self
+            .0
+            .message()
+            .split('/')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        self.0
+            .set_message(format!("{done}/{} objects", self.0.prefix()));
+    }
+}
+
+/// `eprgen publish`: upload, then print the summary and write the invalidation list.
+fn publish(args: &eprgen::cli::PublishArgs, quiet: bool) -> Result<(), Error> {
+    let opts = eprgen::publish::PublishOptions {
+        root: args.root.clone(),
+        to: args.to.clone(),
+        jobs: args.jobs.max(1),
+        retries: args.retries,
+        prune: args.prune,
+        dry_run: args.dry_run,
+    };
+    let show = !quiet && !args.json && std::io::stderr().is_terminal();
+    let progress: std::sync::Arc<dyn eprgen::publish::Progress> = if show {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:30} {msg}, {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, ETA {eta})",
+            )
+            .expect("valid template"),
+        );
+        std::sync::Arc::new(Bar(bar))
+    } else {
+        std::sync::Arc::new(eprgen::publish::Silent)
+    };
+    let report = eprgen::publish::publish(&opts, progress)?;
+    if let Some(p) = &args.invalidation_list {
+        let mut text = report.invalidation.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        write_atomic(p, text.as_bytes())?;
+    }
+    if args.json {
+        let mut j = serde_json::to_value(&report).expect("report serializes");
+        if args.dry_run {
+            j["actions"] = serde_json::to_value(&report.actions).expect("actions serialize");
+        }
+        println!("{}", serde_json::to_string_pretty(&j).expect("serializes"));
+    } else if args.dry_run {
+        for a in &report.actions {
+            println!("{a}");
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "{} {} (build {}{}): {} objects, {} unchanged, {} already there; {} uploaded ({} bytes), {} copied, {} deleted in {:.1} s",
+            if args.dry_run { "would publish to" } else { "published to" },
+            report.url,
+            report.build_id,
+            match &report.previous_build_id {
+                Some(p) if *p != report.build_id => format!(", replacing {p}"),
+                _ => String::new(),
+            },
+            report.objects,
+            report.unchanged,
+            report.present,
+            report.uploaded,
+            report.uploaded_bytes,
+            report.copied,
+            report.deleted,
+            report.ms as f64 / 1000.0
+        );
+    }
+    Ok(())
 }
 
 /// `eprgen routes …`: configuration and code on stdout, side files where asked.
@@ -164,10 +257,14 @@ fn routes(cmd: &RoutesCommand) -> Result<(), Error> {
             c.function
         }
         RoutesCommand::S3Metadata(a) => {
-            let objects = eprgen::edge::s3::objects(&a.root)?;
             if a.format == "shell" {
-                eprgen::edge::s3::shell(&objects, &a.dest)
+                eprintln!(
+                    "note: `--format shell` is retired; it prints a script that runs `eprgen publish --to {}`",
+                    a.dest
+                );
+                eprgen::edge::s3::shell(&a.root, &a.dest)
             } else {
+                let objects = eprgen::edge::s3::objects(&a.root)?;
                 serde_json::to_string_pretty(&objects).expect("serializes") + "\n"
             }
         }
