@@ -290,9 +290,11 @@ fn issue_12_republish_writes_nothing_and_a_change_only_what_changed() {
         .collect();
     changed.insert(MANIFEST.to_string());
     for k in &changed {
+        // The package's catalog page shows its README, so it changes with it.
         assert!(
             k.starts_with("package/foo/")
                 || k.starts_with("epr/foo/")
+                || k.starts_with("catalog/package/foo/")
                 || k.starts_with("answers/")
                 || k.starts_with("_eprgen/"),
             "{k} changed"
@@ -321,11 +323,13 @@ fn issue_12_republish_writes_nothing_and_a_change_only_what_changed() {
         changed.len() as u64,
         "{r}"
     );
-    // A README changes the package's file and zip, no answer (the package JSON does not hold it).
+    // A README changes the package's file, zip and catalog page, no answer (the package JSON
+    // does not hold it).
     let paths = std::fs::read_to_string(list.path()).unwrap();
     assert_eq!(
         paths,
-        "/epr/foo/foo-1.0.0.zip\n/package/foo/1.0.0/docs/README.md\n"
+        "/catalog/package/foo/\n/catalog/package/foo/index.html\n/epr/foo/foo-1.0.0.zip\n\
+         /package/foo/1.0.0/docs/README.md\n"
     );
     // The old build's objects stay (no --prune), the new one is whole.
     check_bucket(&moto, "", &t.b, true, true);

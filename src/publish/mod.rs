@@ -325,7 +325,8 @@ fn plan(
 
 /// The viewer paths a CDN must drop from its cache when these tree paths changed: answers and
 /// route data stand behind every `/search` and `/categories` query; a precompressed sibling
-/// behind its identity path; a package JSON behind `/package/{name}/{version}/`.
+/// behind its identity path; a package JSON behind `/package/{name}/{version}/`; a catalog
+/// page behind its folder's path (`/catalog/…/`, which serve and nginx answer with it).
 pub fn invalidation(changed: &BTreeSet<String>) -> Vec<String> {
     let mut out = BTreeSet::new();
     for rel in changed {
@@ -351,6 +352,12 @@ pub fn invalidation(changed: &BTreeSet<String>) -> Vec<String> {
                 .filter(|d| d.starts_with("package/") && d.matches('/').count() == 2)
             {
                 out.insert(format!("/{dir}/"));
+            }
+            if let Some(dir) = rel
+                .strip_suffix("index.html")
+                .filter(|d| d.starts_with("catalog/"))
+            {
+                out.insert(format!("/{dir}"));
             }
             out.insert(format!("/{rel}"));
         }
@@ -1039,6 +1046,8 @@ mod tests {
             "epr/a/a-1.0.0.zip",
             "index.json",
             "_eprgen/manifest.json",
+            "catalog/index.html",
+            "catalog/package/a/index.html",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -1047,6 +1056,10 @@ mod tests {
             invalidation(&changed),
             [
                 "/",
+                "/catalog/",
+                "/catalog/index.html",
+                "/catalog/package/a/",
+                "/catalog/package/a/index.html",
                 "/categories*",
                 "/epr/a/a-1.0.0.zip",
                 "/index.json",
